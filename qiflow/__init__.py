@@ -1,0 +1,54 @@
+"""qiflow: a lifecycle engine for healthcare quality-improvement projects.
+
+Everything an embedding service needs is importable from here.
+"""
+
+from qiflow.clock import Clock, ManualClock, SystemClock
+from qiflow.engine import DEFAULT_DATABASE_URL, Engine
+from qiflow.exceptions import (
+    ConcurrencyConflict,
+    DatabaseError,
+    GuardFailed,
+    InvalidTransition,
+    PermissionDenied,
+    QiflowError,
+    UnknownProject,
+    ValidationError,
+    WorkflowDefinitionError,
+)
+from qiflow.fields import ProjectFields
+from qiflow.plugins import get_plugin_manager, hookimpl
+from qiflow.requirements import Gate, GuardContext, Requirement
+from qiflow.snapshots import DataPoint, Event, Measure, PdsaCycle, Project, TriggerOption
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Clock",
+    "ConcurrencyConflict",
+    "DataPoint",
+    "DatabaseError",
+    "Engine",
+    "Event",
+    "Gate",
+    "GuardContext",
+    "GuardFailed",
+    "InvalidTransition",
+    "ManualClock",
+    "Measure",
+    "PdsaCycle",
+    "PermissionDenied",
+    "Project",
+    "ProjectFields",
+    "QiflowError",
+    "Requirement",
+    "SystemClock",
+    "TriggerOption",
+    "UnknownProject",
+    "ValidationError",
+    "WorkflowDefinitionError",
+    "__version__",
+    "get_plugin_manager",
+    "hookimpl",
+]

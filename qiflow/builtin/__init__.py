@@ -1,0 +1,1 @@
+"""qiflow's own features, registered as plugins like any third-party one."""

@@ -1,0 +1,53 @@
+"""The plugin contract: every hook qiflow calls, documented in ``docs/plugins.md``.
+
+Implement any of these in a module or class, mark each with
+``@qiflow.hookimpl`` and publish it under the ``qiflow`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from qiflow.requirements import Gate, Requirement
+    from qiflow.snapshots import Event, Project
+
+hookspec = pluggy.HookspecMarker("qiflow")
+
+
+@hookspec
+def qiflow_requirements() -> Mapping[str, Requirement]:  # type: ignore[empty-body]
+    """Register requirements (guards) that workflow files name in ``requires``.
+
+    Return a mapping of name to :class:`qiflow.Requirement`.
+    """
+
+
+@hookspec
+def qiflow_gates() -> Mapping[str, Gate]:  # type: ignore[empty-body]
+    """Register gate types that workflow files name in ``gates``.
+
+    Return a mapping of name to an object implementing :class:`qiflow.Gate`.
+    """
+
+
+@hookspec
+def qiflow_roles() -> Iterable[str]:  # type: ignore[empty-body]
+    """Declare role names that workflow files may use in ``roles``."""
+
+
+@hookspec
+def qiflow_actor_roles(project: Project, actor: str) -> Iterable[str]:  # type: ignore[empty-body]
+    """Return the roles ``actor`` holds on ``project``; the results of all plugins are joined."""
+
+
+@hookspec
+def qiflow_event_committed(event: Event, project: Project) -> None:
+    """Called once per event after its transaction has committed.
+
+    ``project`` is the snapshot after the command. An exception here is logged and
+    never undoes the committed change.
+    """

@@ -1,0 +1,132 @@
+"""The SQL tables (SQLModel). Only :mod:`qiflow.store` and the migrations use them.
+
+Changing a table means a new Alembic revision in ``qiflow/migrations/versions``;
+``tests/test_migrations.py`` fails while the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class ProjectRow(SQLModel, table=True):
+    __tablename__ = "project"
+
+    id: str = Field(primary_key=True, max_length=32)
+    number: int = Field(unique=True)
+    ref: str = Field(unique=True, max_length=32)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    workflow: str = Field(max_length=100)
+    workflow_version: int
+    state: str = Field(max_length=100, index=True)
+    previous_state: str | None = Field(default=None, max_length=100)
+    version: int
+    owner: str | None = Field(default=None, max_length=200, index=True)
+    sponsor: str | None = Field(default=None, max_length=200)
+    directorate: str | None = Field(default=None, max_length=200, index=True)
+    team: str | None = Field(default=None, max_length=200)
+    aim: str | None = Field(default=None, sa_column=Column(Text))
+    quality_objectives: list[str] = Field(default_factory=list,
+                                          sa_column=Column(JSON, nullable=False))
+    primary_outcome: str | None = Field(default=None, sa_column=Column(Text))
+    secondary_outcomes: list[str] = Field(default_factory=list,
+                                          sa_column=Column(JSON, nullable=False))
+    expected_saving: int | None = None
+    scale: str | None = Field(default=None, max_length=40)
+    learning: str | None = Field(default=None, sa_column=Column(Text))
+    current_cycle: int = 0
+    next_review_at: datetime | None = Field(default=None, index=True)
+    event_count: int = 0
+    head_hash: str = Field(max_length=64)
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventRow(SQLModel, table=True):
+    """Append-only; each project's events form a SHA-256 hash chain."""
+
+    __tablename__ = "event"
+    __table_args__ = (UniqueConstraint("project_id", "pos", name="uq_event_project_pos"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    project_id: str = Field(foreign_key="project.id", max_length=32)
+    pos: int
+    version: int
+    type: str = Field(max_length=100)
+    actor: str = Field(max_length=200)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class CounterRow(SQLModel, table=True):
+    """Named counters (project reference numbers), incremented under a row lock."""
+
+    __tablename__ = "counter"
+
+    name: str = Field(primary_key=True, max_length=50)
+    value: int
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency"
+
+    key: str = Field(primary_key=True, max_length=200)
+    project_id: str = Field(max_length=32)
+    command: str = Field(max_length=200)
+    result: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+
+
+class WorkflowRow(SQLModel, table=True):
+    """Every workflow version a project was ever created on, kept so it can be replayed."""
+
+    __tablename__ = "workflow_definition"
+
+    name: str = Field(primary_key=True, max_length=100)
+    version: int = Field(primary_key=True)
+    sha256: str = Field(max_length=64)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    loaded_at: datetime
+
+
+class PdsaCycleRow(SQLModel, table=True):
+    __tablename__ = "pdsa_cycle"
+
+    project_id: str = Field(foreign_key="project.id", primary_key=True, max_length=32)
+    number: int = Field(primary_key=True)
+    plan: str | None = Field(default=None, sa_column=Column(Text))
+    prediction: str | None = Field(default=None, sa_column=Column(Text))
+    observations: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    study: str | None = Field(default=None, sa_column=Column(Text))
+    act: str | None = Field(default=None, max_length=100)
+
+
+class MeasureRow(SQLModel, table=True):
+    __tablename__ = "measure"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_measure_project_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: str = Field(foreign_key="project.id", max_length=32)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    unit: str = Field(max_length=50)
+    direction: str = Field(max_length=20)
+
+
+class DataPointRow(SQLModel, table=True):
+    __tablename__ = "data_point"
+    __table_args__ = (Index("ix_data_point_measure_observed", "measure_id", "observed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id")
+    observed_at: datetime
+    value: float
+    note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+metadata = SQLModel.metadata

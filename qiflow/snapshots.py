@@ -1,0 +1,170 @@
+"""Immutable values handed out by the engine. Callers never see rows or sessions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from qiflow.clock import ensure_utc
+
+#: The project fields a caller may set with ``create_project`` / ``update_project``.
+EDITABLE_FIELDS: tuple[str, ...] = (
+    "title", "owner", "sponsor", "directorate", "team", "aim", "quality_objectives",
+    "primary_outcome", "secondary_outcomes", "expected_saving", "scale", "learning",
+)
+LIST_FIELDS = frozenset({"quality_objectives", "secondary_outcomes"})
+SCALES = ("team", "service", "directorate", "multi_directorate", "trust_wide", "system")
+MEASURE_KINDS = ("outcome", "process", "balancing")
+DIRECTIONS = ("increase", "decrease")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else ensure_utc(value)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn snapshots (and what they hold) into JSON-ready values."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: to_jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, datetime):
+        return ensure_utc(value).isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Project:
+    """A QI project as it stands after its last command."""
+
+    id: str
+    ref: str
+    title: str
+    workflow: str
+    workflow_version: int
+    state: str
+    previous_state: str | None
+    version: int
+    owner: str | None
+    sponsor: str | None
+    directorate: str | None
+    team: str | None
+    aim: str | None
+    quality_objectives: tuple[str, ...]
+    primary_outcome: str | None
+    secondary_outcomes: tuple[str, ...]
+    expected_saving: int | None
+    scale: str | None
+    learning: str | None
+    current_cycle: int
+    next_review_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Project:
+        return cls(
+            id=row["id"], ref=row["ref"], title=row["title"], workflow=row["workflow"],
+            workflow_version=row["workflow_version"], state=row["state"],
+            previous_state=row["previous_state"], version=row["version"], owner=row["owner"],
+            sponsor=row["sponsor"], directorate=row["directorate"], team=row["team"],
+            aim=row["aim"], quality_objectives=tuple(row["quality_objectives"] or ()),
+            primary_outcome=row["primary_outcome"],
+            secondary_outcomes=tuple(row["secondary_outcomes"] or ()),
+            expected_saving=row["expected_saving"], scale=row["scale"],
+            learning=row["learning"], current_cycle=row["current_cycle"],
+            next_review_at=_utc(row["next_review_at"]),
+            created_at=ensure_utc(row["created_at"]), updated_at=ensure_utc(row["updated_at"]),
+        )
+
+    def overdue(self, now: datetime) -> bool:
+        return self.next_review_at is not None and self.next_review_at < now
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of the append-only audit trail (and outbox)."""
+
+    seq: int
+    project_id: str
+    pos: int
+    version: int
+    type: str
+    actor: str
+    payload: Mapping[str, Any]
+    created_at: datetime
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Event:
+        return cls(
+            seq=row["seq"], project_id=row["project_id"], pos=row["pos"],
+            version=row["version"], type=row["type"], actor=row["actor"],
+            payload=json.loads(row["payload"]), created_at=ensure_utc(row["created_at"]),
+            prev_hash=row["prev_hash"], hash=row["hash"],
+        )
+
+
+@dataclass(frozen=True)
+class PdsaCycle:
+    project_id: str
+    number: int
+    plan: str | None
+    prediction: str | None
+    observations: tuple[str, ...]
+    study: str | None
+    act: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PdsaCycle:
+        return cls(
+            project_id=row["project_id"], number=row["number"], plan=row["plan"],
+            prediction=row["prediction"], observations=tuple(row["observations"] or ()),
+            study=row["study"], act=row["act"],
+        )
+
+
+@dataclass(frozen=True)
+class Measure:
+    id: int
+    project_id: str
+    name: str
+    kind: str
+    unit: str
+    direction: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Measure:
+        return cls(id=row["id"], project_id=row["project_id"], name=row["name"],
+                   kind=row["kind"], unit=row["unit"], direction=row["direction"])
+
+
+@dataclass(frozen=True)
+class DataPoint:
+    id: int
+    measure_id: int
+    observed_at: datetime
+    value: float
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DataPoint:
+        return cls(id=row["id"], measure_id=row["measure_id"],
+                   observed_at=ensure_utc(row["observed_at"]), value=row["value"],
+                   note=row["note"])
+
+
+@dataclass(frozen=True)
+class TriggerOption:
+    """A trigger from the project's state, whether it may fire, and every reason if not."""
+
+    trigger: str
+    dest: str
+    allowed: bool
+    reasons: tuple[str, ...] = field(default=())

@@ -1,0 +1,279 @@
+"""The narrow store interface: named queries over SQLAlchemy Core, rows out as mappings.
+
+SQLite and PostgreSQL run the same statements. On SQLite every connection gets
+WAL, foreign keys and a busy timeout, and write transactions start with
+``BEGIN IMMEDIATE`` (a deferred transaction that later upgrades to a write fails
+with SQLITE_BUSY without waiting). On PostgreSQL the project row is locked with
+``SELECT ... FOR UPDATE`` for the length of a command.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from qiflow.audit import canonical, chain, dumps
+from qiflow.clock import ensure_utc
+from qiflow.exceptions import DatabaseError
+from qiflow.snapshots import Event
+from qiflow.schema import metadata
+
+PROJECT = metadata.tables["project"]
+EVENT = metadata.tables["event"]
+COUNTER = metadata.tables["counter"]
+IDEMPOTENCY = metadata.tables["idempotency"]
+WORKFLOW = metadata.tables["workflow_definition"]
+CYCLE = metadata.tables["pdsa_cycle"]
+MEASURE = metadata.tables["measure"]
+DATA_POINT = metadata.tables["data_point"]
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+_WRITE = "qiflow_write"
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_sql_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN
+        for pragma in SQLITE_PRAGMAS:
+            dbapi_connection.execute(pragma)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    payload: Mapping[str, Any]
+
+
+class Tx:
+    """One database transaction, with the queries the engine needs."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    # projects -----------------------------------------------------------------
+    def project(self, key: str, *, lock: bool = False) -> RowMapping | None:
+        column = PROJECT.c.ref if key.upper().startswith("QI-") else PROJECT.c.id
+        stmt = select(PROJECT).where(column == (key.upper() if column is PROJECT.c.ref else key))
+        if lock and self.postgres:
+            stmt = stmt.with_for_update()
+        return self.conn.execute(stmt).mappings().first()
+
+    def next_number(self, name: str) -> int:
+        """Increment a named counter under its row lock and return the new value."""
+        stmt = (update(COUNTER).where(COUNTER.c.name == name)
+                .values(value=COUNTER.c.value + 1).returning(COUNTER.c.value))
+        value = self.conn.execute(stmt).scalar()
+        if value is None:
+            self.conn.execute(insert(COUNTER).values(name=name, value=1))
+            return 1
+        return int(value)
+
+    def insert_project(self, values: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(PROJECT).values(**values))
+
+    def update_project(self, project_id: str, expected_version: int,
+                       values: Mapping[str, Any]) -> bool:
+        """The optimistic version check: update only if the version is still the one read."""
+        stmt = (update(PROJECT)
+                .where(PROJECT.c.id == project_id, PROJECT.c.version == expected_version)
+                .values(**values))
+        return self.conn.execute(stmt).rowcount == 1
+
+    def projects(
+        self, *, state: str | None = None, owner: str | None = None,
+        directorate: str | None = None, workflow: str | None = None,
+        overdue_at: datetime | None = None, limit: int | None = None, offset: int = 0,
+    ) -> list[RowMapping]:
+        stmt = select(PROJECT).order_by(PROJECT.c.number)
+        if state is not None:
+            stmt = stmt.where(PROJECT.c.state == state)
+        if owner is not None:
+            stmt = stmt.where(PROJECT.c.owner == owner)
+        if directorate is not None:
+            stmt = stmt.where(PROJECT.c.directorate == directorate)
+        if workflow is not None:
+            stmt = stmt.where(PROJECT.c.workflow == workflow)
+        if overdue_at is not None:
+            stmt = stmt.where(PROJECT.c.next_review_at < ensure_utc(overdue_at))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
+        return list(self.conn.execute(stmt).mappings())
+
+    def project_ids(self) -> list[tuple[str, str, int, str]]:
+        """(id, ref, event_count, head_hash) for every project, for audits."""
+        stmt = select(PROJECT.c.id, PROJECT.c.ref, PROJECT.c.event_count,
+                      PROJECT.c.head_hash).order_by(PROJECT.c.number)
+        return [tuple(row) for row in self.conn.execute(stmt)]  # type: ignore[misc]
+
+    # events -------------------------------------------------------------------
+    def append_events(
+        self, project_id: str, *, event_count: int, head_hash: str, version: int,
+        actor: str, at: datetime, events: Sequence[NewEvent],
+    ) -> tuple[list[Event], str]:
+        """Insert events after the project's head; return them and the new head hash."""
+        rows = []
+        for offset, new in enumerate(events, start=1):
+            pos = event_count + offset
+            payload = dumps(new.payload)
+            content = canonical(project_id=project_id, pos=pos, version=version, type=new.type,
+                                actor=actor, payload=payload, created_at=at)
+            digest = chain(head_hash, content)
+            rows.append({
+                "project_id": project_id, "pos": pos, "version": version, "type": new.type,
+                "actor": actor, "payload": payload, "created_at": ensure_utc(at),
+                "prev_hash": head_hash, "hash": digest,
+            })
+            head_hash = digest
+        if not rows:
+            return [], head_hash
+        stmt = insert(EVENT).returning(EVENT.c.seq, sort_by_parameter_order=True)
+        seqs = self.conn.execute(stmt, rows).scalars().all()
+        return [Event.from_row({**row, "seq": seq}) for row, seq in zip(rows, seqs, strict=True)
+                ], head_hash
+
+    def events(self, project_id: str, *, after_pos: int = 0) -> list[RowMapping]:
+        stmt = (select(EVENT).where(EVENT.c.project_id == project_id, EVENT.c.pos > after_pos)
+                .order_by(EVENT.c.pos))
+        return list(self.conn.execute(stmt).mappings())
+
+    # idempotency --------------------------------------------------------------
+    def idempotent(self, key: str) -> RowMapping | None:
+        stmt = select(IDEMPOTENCY).where(IDEMPOTENCY.c.key == key)
+        return self.conn.execute(stmt).mappings().first()
+
+    def remember(self, key: str, project_id: str, command: str, result: str,
+                 at: datetime) -> None:
+        self.conn.execute(insert(IDEMPOTENCY).values(
+            key=key, project_id=project_id, command=command, result=result,
+            created_at=ensure_utc(at)))
+
+    # workflows ----------------------------------------------------------------
+    def stored_workflows(self) -> list[RowMapping]:
+        return list(self.conn.execute(select(WORKFLOW).order_by(
+            WORKFLOW.c.name, WORKFLOW.c.version)).mappings())
+
+    def store_workflow(self, name: str, version: int, sha256: str, source: str,
+                       at: datetime) -> None:
+        self.conn.execute(insert(WORKFLOW).values(
+            name=name, version=version, sha256=sha256, source=source, loaded_at=ensure_utc(at)))
+
+    # PDSA cycles, measures, data points ---------------------------------------
+    def cycles(self, project_id: str) -> list[RowMapping]:
+        stmt = select(CYCLE).where(CYCLE.c.project_id == project_id).order_by(CYCLE.c.number)
+        return list(self.conn.execute(stmt).mappings())
+
+    def cycle(self, project_id: str, number: int) -> RowMapping | None:
+        stmt = select(CYCLE).where(CYCLE.c.project_id == project_id, CYCLE.c.number == number)
+        return self.conn.execute(stmt).mappings().first()
+
+    def save_cycle(self, project_id: str, number: int, values: Mapping[str, Any]) -> None:
+        if self.cycle(project_id, number) is None:
+            self.conn.execute(insert(CYCLE).values(project_id=project_id, number=number,
+                                                   **{"observations": [], **values}))
+        elif values:
+            self.conn.execute(update(CYCLE).where(
+                CYCLE.c.project_id == project_id, CYCLE.c.number == number).values(**values))
+
+    def measures(self, project_id: str) -> list[RowMapping]:
+        stmt = select(MEASURE).where(MEASURE.c.project_id == project_id).order_by(MEASURE.c.id)
+        return list(self.conn.execute(stmt).mappings())
+
+    def insert_measure(self, values: Mapping[str, Any]) -> int:
+        result = self.conn.execute(insert(MEASURE).values(**values).returning(MEASURE.c.id))
+        return int(result.scalar_one())
+
+    def insert_data_point(self, values: Mapping[str, Any]) -> int:
+        values = {**values, "observed_at": ensure_utc(values["observed_at"])}
+        stmt = insert(DATA_POINT).values(**values).returning(DATA_POINT.c.id)
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def data_points(self, measure_id: int) -> list[RowMapping]:
+        stmt = (select(DATA_POINT).where(DATA_POINT.c.measure_id == measure_id)
+                .order_by(DATA_POINT.c.observed_at, DATA_POINT.c.id))
+        return list(self.conn.execute(stmt).mappings())
+
+    def count(self, table: str) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(
+            metadata.tables[table])).scalar_one())
+
+
+class Store:
+    """Owns the SQLAlchemy engine; hands out transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = create_sql_engine(self.url)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction: committed if the block returns, rolled back if it raises."""
+        with self._connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield Tx(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._connect() as conn, conn.begin():
+            yield Tx(conn)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise DatabaseError(
+                f"cannot connect to {self.engine.url.render_as_string(hide_password=True)}: "
+                f"{exc.orig}; check the URL (--db or QIFLOW_DATABASE_URL) and that the "
+                "server is running"
+            ) from exc
+        with conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["IntegrityError", "NewEvent", "Store", "Tx", "normalise_url"]

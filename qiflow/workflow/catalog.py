@@ -1,0 +1,84 @@
+"""Where workflows come from: the files on disk, and the versions the database keeps.
+
+A workflow version a project was created on is stored in the database, so it
+stays available after its file is edited or removed. A file that changes the
+meaning of a stored version (rather than adding a new version) is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from qiflow.audit import dumps
+from qiflow.exceptions import WorkflowDefinitionError
+from qiflow.workflow.definition import Problem, Workflow
+from qiflow.workflow.loader import Vocabulary, parse_workflow
+from qiflow.workflow.registry import WorkflowRegistry
+
+
+def default_workflows_dir() -> Path:
+    """The shipped workflows: inside an installed wheel, or the checkout's ``workflows/``."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_workflows"
+    return packaged if packaged.is_dir() else here.parent / "workflows"
+
+
+def vocabulary(pm: pluggy.PluginManager) -> Vocabulary:
+    """The guard, gate, effect and role names that plugins have registered."""
+    from qiflow.lifecycle import EFFECTS  # the engine's own effects
+
+    guards: set[str] = set()
+    for found in pm.hook.qiflow_requirements():
+        guards.update(found)
+    gates: set[str] = set()
+    for found in pm.hook.qiflow_gates():
+        gates.update(found)
+    roles: set[str] = set()
+    for found in pm.hook.qiflow_roles():
+        roles.update(found)
+    return Vocabulary(guards=frozenset(guards), gates=frozenset(gates),
+                      effects=frozenset(EFFECTS), roles=frozenset(roles))
+
+
+def digest(source: str) -> str:
+    """A digest of what a workflow file means: comments and layout do not count."""
+    return hashlib.sha256(dumps(tomllib.loads(source)).encode()).hexdigest()
+
+
+def build_registry(
+    files: Sequence[Workflow], stored: Sequence[Mapping[str, Any]], vocab: Vocabulary
+) -> tuple[WorkflowRegistry, list[Workflow]]:
+    """Join disk and database; return the registry and the file versions not yet stored."""
+    registry = WorkflowRegistry()
+    stored_keys: dict[tuple[str, int], str] = {}
+    for row in stored:
+        key = (row["name"], row["version"])
+        stored_keys[key] = row["sha256"]
+        workflow, problems = parse_workflow(
+            row["source"], f"<database: {row['name']} v{row['version']}>", vocab)
+        if workflow is not None:
+            registry.add(workflow)
+    new: list[Workflow] = []
+    conflicts: list[Problem] = []
+    for workflow in files:
+        known = stored_keys.get(workflow.key)
+        if known is None:
+            new.append(workflow)
+        elif known != digest(workflow.source):
+            conflicts.append(Problem(
+                workflow.path, "version",
+                f"{workflow.name} version {workflow.version} differs from the version the "
+                "database holds, which projects depend on; publish the change as a new "
+                f"version (version = {workflow.version + 1})",
+            ))
+        registry.add(workflow)
+    if conflicts:
+        raise WorkflowDefinitionError(
+            "\n".join(str(problem) for problem in conflicts), conflicts)
+    return registry, new

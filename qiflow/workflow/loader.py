@@ -1,0 +1,298 @@
+"""Read workflow TOML files and report every problem at once.
+
+Parsing (this module) checks each key; :mod:`qiflow.workflow.checks` then checks
+the graph. Nothing here raises for a bad file: problems are returned so that
+``qiflow workflow validate`` can list them all.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qiflow.durations import parse_duration
+from qiflow.workflow.checks import check_graph
+from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+EVENT_KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$")
+
+TOP_KEYS = {"name", "version", "title", "description", "roles", "states", "transitions"}
+STATE_KEYS = {"name", "initial", "final", "review", "description"}
+TRANSITION_KEYS = {
+    "trigger", "source", "dest", "roles", "requires", "gates", "effects", "on", "description",
+}
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names a workflow file may use: registered guards, gates, effects, roles."""
+
+    guards: frozenset[str] = field(default_factory=frozenset)
+    gates: frozenset[str] = field(default_factory=frozenset)
+    effects: frozenset[str] = field(default_factory=frozenset)
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+
+class _Reader:
+    """Collects problems while turning one parsed TOML document into a Workflow."""
+
+    def __init__(self, path: str, vocabulary: Vocabulary) -> None:
+        self.path = path
+        self.vocabulary = vocabulary
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.path, key, message))
+
+    def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        for key in sorted(set(table) - allowed):
+            self.problem(f"{where}{key}" if where else key,
+                         f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+    def text(self, table: Mapping[str, Any], key: str, where: str, required: bool = False) -> str:
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.problem(f"{where}{key}", "is required")
+            return ""
+        if not isinstance(value, str):
+            self.problem(f"{where}{key}", f"must be a string, not {type(value).__name__}")
+            return ""
+        return value
+
+    def names(self, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(f"{where}{key}", "must be a string or a list of strings")
+            return ()
+        return tuple(value)
+
+    def flag(self, table: Mapping[str, Any], key: str, where: str) -> bool:
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            self.problem(f"{where}{key}", "must be true or false")
+            return False
+        return value
+
+    def read(self, doc: Mapping[str, Any], source: str) -> Workflow | None:
+        self.unknown_keys(doc, TOP_KEYS, "")
+        name = self.text(doc, "name", "", required=True)
+        if name and not NAME.match(name):
+            self.problem("name", f"{name!r} must be lower_snake_case")
+        version = doc.get("version")
+        if version is None:
+            self.problem("version", "is required (an integer, 1 for a new workflow)")
+        elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            self.problem("version", f"must be a positive integer, not {version!r}")
+            version = None
+        extra_roles = self.names(doc, "roles", "")
+        roles = self.vocabulary.roles | set(extra_roles)
+        states = self.read_states(doc.get("states"))
+        transitions = self.read_transitions(doc.get("transitions"), states, roles)
+        if not states:
+            return None
+        self.problems.extend(check_graph(self.path, states, transitions))
+        if self.problems or not name or not isinstance(version, int):
+            return None
+        return Workflow(
+            name=name,
+            version=version,
+            title=self.text(doc, "title", "") or name.replace("_", " "),
+            states=tuple(states),
+            transitions=tuple(transitions),
+            roles=extra_roles,
+            path=self.path,
+            source=source,
+        )
+
+    def read_states(self, raw: object) -> list[StateDef]:
+        if not isinstance(raw, list) or not raw:
+            self.problem("states", "at least one [[states]] table is required")
+            return []
+        states: list[StateDef] = []
+        seen: set[str] = set()
+        for index, table in enumerate(raw):
+            where = f"states[{index}]."
+            if not isinstance(table, dict):
+                self.problem(f"states[{index}]", "must be a table")
+                continue
+            self.unknown_keys(table, STATE_KEYS, where)
+            name = self.text(table, "name", where, required=True)
+            if not name:
+                continue
+            if not NAME.match(name):
+                self.problem(f"{where}name", f"{name!r} must be lower_snake_case")
+            if name in seen:
+                self.problem(f"{where}name", f"duplicate state {name!r}")
+                continue
+            seen.add(name)
+            review = None
+            if "review" in table:
+                try:
+                    review = parse_duration(self.text(table, "review", where))
+                except ValueError as exc:
+                    self.problem(f"{where}review", str(exc))
+            final = self.flag(table, "final", where)
+            if final and review is not None:
+                self.problem(f"{where}review", "a final state has no review cadence")
+            states.append(StateDef(
+                name=name,
+                initial=self.flag(table, "initial", where),
+                final=final,
+                review=review,
+                description=self.text(table, "description", where),
+            ))
+        return states
+
+    def read_transitions(
+        self, raw: object, states: Sequence[StateDef], roles: Iterable[str]
+    ) -> list[TransitionDef]:
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            self.problem("transitions", "must be an array of [[transitions]] tables")
+            return []
+        known_states = {s.name for s in states}
+        finals = {s.name for s in states if s.final}
+        known_roles = set(roles)
+        result: list[TransitionDef] = []
+        seen: dict[tuple[str, str], int] = {}
+        for index, table in enumerate(raw):
+            where = f"transitions[{index}]."
+            if not isinstance(table, dict):
+                self.problem(f"transitions[{index}]", "must be a table")
+                continue
+            self.unknown_keys(table, TRANSITION_KEYS, where)
+            trigger = self.text(table, "trigger", where, required=True)
+            if trigger and not NAME.match(trigger):
+                self.problem(f"{where}trigger", f"{trigger!r} must be lower_snake_case")
+            dest = self.text(table, "dest", where, required=True)
+            if dest and dest != PREVIOUS and dest not in known_states:
+                self.problem(f"{where}dest", f"unknown state {dest!r}")
+            raw_sources = self.names(table, "source", where)
+            if not raw_sources:
+                self.problem(f"{where}source", "is required")
+            any_source = ANY in raw_sources
+            if any_source:
+                sources = tuple(sorted(known_states - finals - {dest}))
+            else:
+                sources = raw_sources
+                for source in sources:
+                    if source not in known_states:
+                        self.problem(f"{where}source", f"unknown state {source!r}")
+            for source in sources:
+                if trigger and source in known_states:
+                    first = seen.setdefault((trigger, source), index)
+                    if first != index:
+                        self.problem(
+                            f"{where}trigger",
+                            f"duplicate trigger {trigger!r} from state {source!r} "
+                            f"(also at transitions[{first}])",
+                        )
+            transition = TransitionDef(
+                trigger=trigger,
+                sources=sources,
+                dest=dest,
+                any_source=any_source,
+                roles=self.names(table, "roles", where),
+                requires=self.names(table, "requires", where),
+                gates=self.names(table, "gates", where),
+                effects=self.names(table, "effects", where),
+                on=self.text(table, "on", where) or None,
+                description=self.text(table, "description", where),
+            )
+            self.check_vocabulary(transition, where, known_roles)
+            result.append(transition)
+        return result
+
+    def check_vocabulary(self, t: TransitionDef, where: str, roles: set[str]) -> None:
+        vocab = self.vocabulary
+        for role in t.roles:
+            if role not in roles:
+                self.problem(f"{where}roles", f"unknown role {role!r}; known: {_list(roles)} "
+                             "(declare new ones in the top-level `roles` list)")
+        for guard in t.requires:
+            if guard not in vocab.guards:
+                self.problem(f"{where}requires",
+                             f"unknown guard {guard!r}; registered: {_list(vocab.guards)}")
+        for gate in t.gates:
+            if gate not in vocab.gates:
+                self.problem(f"{where}gates",
+                             f"unknown gate {gate!r}; registered: {_list(vocab.gates)}")
+        for effect in t.effects:
+            if effect not in vocab.effects:
+                self.problem(f"{where}effects",
+                             f"unknown effect {effect!r}; known: {_list(vocab.effects)}")
+        if t.on is not None:
+            if not EVENT_KEY.match(t.on):
+                self.problem(f"{where}on", f"{t.on!r} is not an event name such as "
+                             "'review.recorded' or 'gate.passed:qeia'")
+            elif t.on.startswith("gate.") and ":" in t.on:
+                gate = t.on.split(":", 1)[1]
+                if gate not in vocab.gates:
+                    self.problem(f"{where}on", f"unknown gate {gate!r} in {t.on!r}")
+
+
+def _list(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def parse_workflow(
+    text: str, path: str, vocabulary: Vocabulary
+) -> tuple[Workflow | None, list[Problem]]:
+    """Parse and check one workflow document; return it (or None) and its problems."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(path, "", f"malformed TOML: {exc}")]
+    reader = _Reader(path, vocabulary)
+    workflow = reader.read(doc, text)
+    return workflow, reader.problems
+
+
+def load_file(path: Path, vocabulary: Vocabulary) -> tuple[Workflow | None, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), "", f"cannot read the file: {exc}")]
+    return parse_workflow(text, str(path), vocabulary)
+
+
+def load_directory(
+    paths: Iterable[Path], vocabulary: Vocabulary
+) -> tuple[list[Workflow], list[Problem]]:
+    """Load every ``*.toml`` file in the given files or directories.
+
+    Also reports two files that declare the same workflow name and version.
+    """
+    workflows: list[Workflow] = []
+    problems: list[Problem] = []
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.toml")))
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), "", "no such file or directory"))
+    owners: dict[tuple[str, int], str] = {}
+    for file in files:
+        workflow, found = load_file(file, vocabulary)
+        problems.extend(found)
+        if workflow is None:
+            continue
+        other = owners.setdefault(workflow.key, workflow.path)
+        if other != workflow.path:
+            problems.append(Problem(workflow.path, "version",
+                                    f"{workflow.name} version {workflow.version} is also "
+                                    f"defined in {other}; give each version its own number"))
+            continue
+        workflows.append(workflow)
+    return workflows, problems
