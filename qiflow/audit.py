@@ -27,18 +27,26 @@ def dumps(payload: Mapping[str, Any]) -> str:
 
 
 def canonical(
-    *, project_id: str, pos: int, version: int, type: str, actor: str, payload: str,
+    *,
+    project_id: str,
+    pos: int,
+    version: int,
+    type: str,
+    actor: str,
+    payload: str,
     created_at: datetime,
 ) -> str:
-    return dumps({
-        "actor": actor,
-        "at": ensure_utc(created_at).isoformat(timespec="microseconds"),
-        "payload": payload,
-        "pos": pos,
-        "project": project_id,
-        "type": type,
-        "version": version,
-    })
+    return dumps(
+        {
+            "actor": actor,
+            "at": ensure_utc(created_at).isoformat(timespec="microseconds"),
+            "payload": payload,
+            "pos": pos,
+            "project": project_id,
+            "type": type,
+            "version": version,
+        }
+    )
 
 
 def chain(prev_hash: str, content: str) -> str:
@@ -60,7 +68,7 @@ class Break:
 
 
 def verify_project(
-    ref: str, head_hash: str, event_count: int, rows: Iterable[Mapping[str, Any]]
+    ref: str, head_hash: str, event_count: int, rows: Iterable[Mapping[Any, Any]]
 ) -> Break | None:
     """Check one project's events, in position order, against its stored head."""
     prev = GENESIS
@@ -69,22 +77,36 @@ def verify_project(
     for row in rows:
         seq, pos = row["seq"], row["pos"]
         if pos != expected_pos:
-            return Break(ref, seq, pos, f"expected position {expected_pos}: an event is "
-                         "missing or out of order")
+            return Break(
+                ref,
+                seq,
+                pos,
+                f"expected position {expected_pos}: an event is missing or out of order",
+            )
         if seq <= last_seq:
             return Break(ref, seq, pos, "sequence number out of order: events were reordered")
         if row["prev_hash"] != prev:
             return Break(ref, seq, pos, "prev_hash does not match the previous event's hash")
         content = canonical(
-            project_id=row["project_id"], pos=pos, version=row["version"], type=row["type"],
-            actor=row["actor"], payload=row["payload"], created_at=row["created_at"],
+            project_id=row["project_id"],
+            pos=pos,
+            version=row["version"],
+            type=row["type"],
+            actor=row["actor"],
+            payload=row["payload"],
+            created_at=row["created_at"],
         )
         if chain(prev, content) != row["hash"]:
             return Break(ref, seq, pos, "content does not match its hash: the event was changed")
         prev, expected_pos, last_seq = row["hash"], expected_pos + 1, seq
     if expected_pos - 1 != event_count:
-        return Break(ref, None, None, f"the project records {event_count} events but "
-                     f"{expected_pos - 1} were found: events were deleted")
+        return Break(
+            ref,
+            None,
+            None,
+            f"the project records {event_count} events but "
+            f"{expected_pos - 1} were found: events were deleted",
+        )
     if prev != head_hash:
         return Break(ref, None, None, "the last event's hash is not the project's head hash")
     return None

@@ -11,7 +11,6 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -73,8 +72,11 @@ class Engine:
         migrate: bool = False,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
-        self.pm = plugins if isinstance(plugins, pluggy.PluginManager) else \
-            get_plugin_manager(plugins or ())
+        self.pm = (
+            plugins
+            if isinstance(plugins, pluggy.PluginManager)
+            else get_plugin_manager(plugins or ())
+        )
         self._store = Store(database_url)
         try:
             self._check_schema(migrate)
@@ -88,8 +90,12 @@ class Engine:
     def __enter__(self) -> Engine:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -107,10 +113,14 @@ class Engine:
             db.upgrade(self._store.engine)
             return
         if current is None:
-            raise DatabaseError(f"{self.database_url} has no qiflow tables yet: run "
-                                "`qiflow init` (or pass migrate=True to Engine)")
-        raise DatabaseError(f"{self.database_url} is at schema revision {current}, this qiflow "
-                            f"expects {head}: run `qiflow init` to upgrade it")
+            raise DatabaseError(
+                f"{self.database_url} has no qiflow tables yet: run "
+                "`qiflow init` (or pass migrate=True to Engine)"
+            )
+        raise DatabaseError(
+            f"{self.database_url} is at schema revision {current}, this qiflow "
+            f"expects {head}: run `qiflow init` to upgrade it"
+        )
 
     def _load_workflows(
         self, workflows_dir: str | Path | Sequence[str | Path] | None
@@ -123,7 +133,9 @@ class Engine:
         if problems:
             raise WorkflowDefinitionError(
                 "invalid workflow files (check them with `qiflow workflow validate`):\n"
-                + "\n".join(f"  {p}" for p in problems), problems)
+                + "\n".join(f"  {p}" for p in problems),
+                problems,
+            )
         with self._store.read() as tx:
             stored = tx.stored_workflows()
         registry, _ = build_registry(files, stored, vocab)
@@ -153,24 +165,46 @@ class Engine:
             initial = definition.initial
             review = initial.review.after(now) if initial.review else None
             row: dict[str, Any] = {
-                "id": project_id, "number": number, "ref": f"QI-{number:04d}",
-                "workflow": definition.name, "workflow_version": definition.version,
-                "state": initial.name, "previous_state": None, "version": 1,
-                "current_cycle": 0, "next_review_at": review, "event_count": 0,
-                "head_hash": audit.GENESIS, "created_at": now, "updated_at": now,
+                "id": project_id,
+                "number": number,
+                "ref": f"QI-{number:04d}",
+                "workflow": definition.name,
+                "workflow_version": definition.version,
+                "state": initial.name,
+                "previous_state": None,
+                "version": 1,
+                "current_cycle": 0,
+                "next_review_at": review,
+                "event_count": 0,
+                "head_hash": audit.GENESIS,
+                "created_at": now,
+                "updated_at": now,
                 **{name: None for name in EDITABLE_FIELDS},
-                "quality_objectives": [], "secondary_outcomes": [], **values,
+                "quality_objectives": [],
+                "secondary_outcomes": [],
+                **values,
             }
             tx.insert_project(row)
             payload = {name: row[name] for name in EDITABLE_FIELDS}
-            payload.update(ref=row["ref"], workflow=definition.name,
-                           workflow_version=definition.version, state=initial.name,
-                           next_review_at=review.isoformat() if review else None)
+            payload.update(
+                ref=row["ref"],
+                workflow=definition.name,
+                workflow_version=definition.version,
+                state=initial.name,
+                next_review_at=review.isoformat() if review else None,
+            )
             work = Work(values=row)
             work.emit("project.created", payload)
             self._rules.fire_automatic(work, tx, now=now)
-            project = self._commit(tx, work, expected=1, version=1, actor=actor, now=now,
-                                   idempotency=(idempotency_key, "create"))
+            project = self._commit(
+                tx,
+                work,
+                expected=1,
+                version=1,
+                actor=actor,
+                now=now,
+                idempotency=(idempotency_key, "create"),
+            )
         self._after_commit(project, work, actor=actor, command="create")
         return project
 
@@ -179,21 +213,27 @@ class Engine:
         project: str,
         *,
         actor: str,
+        title: str | None = None,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         **fields: Unpack[ProjectFields],
     ) -> Project:
         """Change editable fields; only fields that really change are recorded."""
-        values = clean_fields(fields)
+        values = clean_fields({**fields, **({"title": title} if title is not None else {})})
         if not values:
             raise ValidationError("nothing to update: give at least one field")
 
         def change(work: Work, tx: Tx) -> None:
             self._apply_fields(work, values)
 
-        return self._command(project, "update", change, actor=actor,
-                             expected_version=expected_version,
-                             idempotency_key=idempotency_key)
+        return self._command(
+            project,
+            "update",
+            change,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
 
     def fire(
         self,
@@ -220,9 +260,15 @@ class Engine:
                 self._apply_fields(work, values)
             self._rules.fire(work, tx, trigger, actor=actor, now=self.clock.now(), data=extra)
 
-        return self._command(project, f"fire:{trigger}", change, actor=actor,
-                             expected_version=expected_version,
-                             idempotency_key=idempotency_key, trigger=trigger)
+        return self._command(
+            project,
+            f"fire:{trigger}",
+            change,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            trigger=trigger,
+        )
 
     def record_pdsa(
         self,
@@ -241,25 +287,29 @@ class Engine:
 
         ``cycle`` defaults to the current cycle (cycle 1 before testing starts).
         """
-        given = {k: v.strip() for k, v in
-                 {"plan": plan, "prediction": prediction, "study": study}.items()
-                 if v is not None and v.strip()}
+        given = {
+            k: v.strip()
+            for k, v in {"plan": plan, "prediction": prediction, "study": study}.items()
+            if v is not None and v.strip()
+        }
         note = observation.strip() if observation else None
         if not given and not note:
-            raise ValidationError("nothing to record: give plan, prediction, observation or "
-                                  "study")
+            raise ValidationError("nothing to record: give plan, prediction, observation or study")
 
         def change(work: Work, tx: Tx) -> None:
             current = work.values["current_cycle"]
             number = cycle if cycle is not None else max(current, 1)
             if number < 1 or number > max(current, 1):
-                raise ValidationError(f"{work.values['ref']} has no PDSA cycle {number}; "
-                                      f"the current cycle is {max(current, 1)}")
+                raise ValidationError(
+                    f"{work.values['ref']} has no PDSA cycle {number}; "
+                    f"the current cycle is {max(current, 1)}"
+                )
             existing = tx.cycle(work.values["id"], number)
             if existing is not None and existing["act"]:
                 raise ValidationError(
                     f"PDSA cycle {number} is closed (decision: {existing['act']}); record on "
-                    f"cycle {current}")
+                    f"cycle {current}"
+                )
             values: dict[str, Any] = dict(given)
             if note:
                 observations = list(existing["observations"]) if existing else []
@@ -270,9 +320,14 @@ class Engine:
                 payload["observation"] = note
             work.emit("pdsa.recorded", payload)
 
-        return self._command(project, "pdsa", change, actor=actor,
-                             expected_version=expected_version,
-                             idempotency_key=idempotency_key)
+        return self._command(
+            project,
+            "pdsa",
+            change,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
 
     def add_measure(
         self,
@@ -303,14 +358,27 @@ class Engine:
         def change(work: Work, tx: Tx) -> None:
             if any(m["name"] == name for m in tx.measures(work.values["id"])):
                 raise ValidationError(f"{work.values['ref']} already has a measure {name!r}")
-            tx.insert_measure({"project_id": work.values["id"], "name": name, "kind": kind,
-                               "unit": unit, "direction": direction})
-            work.emit("measure.added", {"name": name, "kind": kind, "unit": unit,
-                                        "direction": direction})
+            tx.insert_measure(
+                {
+                    "project_id": work.values["id"],
+                    "name": name,
+                    "kind": kind,
+                    "unit": unit,
+                    "direction": direction,
+                }
+            )
+            work.emit(
+                "measure.added", {"name": name, "kind": kind, "unit": unit, "direction": direction}
+            )
 
-        return self._command(project, "measure", change, actor=actor,
-                             expected_version=expected_version,
-                             idempotency_key=idempotency_key)
+        return self._command(
+            project,
+            "measure",
+            change,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
 
     def record_data_point(
         self,
@@ -333,14 +401,32 @@ class Engine:
             found = [m for m in tx.measures(work.values["id"]) if m["name"] == measure]
             if not found:
                 raise ValidationError(f"{work.values['ref']} has no measure {measure!r}")
-            tx.insert_data_point({"measure_id": found[0]["id"], "observed_at": when,
-                                  "value": float(value), "note": note})
-            work.emit("datapoint.recorded", {"measure": measure, "value": float(value),
-                                             "observed_at": when.isoformat(), "note": note})
+            tx.insert_data_point(
+                {
+                    "measure_id": found[0]["id"],
+                    "observed_at": when,
+                    "value": float(value),
+                    "note": note,
+                }
+            )
+            work.emit(
+                "datapoint.recorded",
+                {
+                    "measure": measure,
+                    "value": float(value),
+                    "observed_at": when.isoformat(),
+                    "note": note,
+                },
+            )
 
-        return self._command(project, "datapoint", change, actor=actor,
-                             expected_version=expected_version,
-                             idempotency_key=idempotency_key)
+        return self._command(
+            project,
+            "datapoint",
+            change,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
 
     def record_review(
         self,
@@ -357,23 +443,36 @@ class Engine:
         ``progress_score`` is the IHI scale, 0.5 to 5.0 in steps of 0.5.
         """
         if progress_score is not None and (
-                not 0.5 <= progress_score <= 5.0 or (progress_score * 2) % 1):
+            not 0.5 <= progress_score <= 5.0 or (progress_score * 2) % 1
+        ):
             raise ValidationError("progress_score is the IHI scale: 0.5 to 5.0 in steps of 0.5")
 
         def change(work: Work, tx: Tx) -> None:
             workflow = self._rules.workflow(work.project)
             state = workflow.state(work.values["state"])
             if state.review is None:
-                raise ValidationError(f"{work.values['ref']} is {state.name}, a state with no "
-                                      "review cadence")
+                raise ValidationError(
+                    f"{work.values['ref']} is {state.name}, a state with no review cadence"
+                )
             due = state.review.after(self.clock.now())
             work.set(next_review_at=due)
-            work.emit("review.recorded", {"notes": notes, "progress_score": progress_score,
-                                          "next_review_at": due.isoformat()})
+            work.emit(
+                "review.recorded",
+                {
+                    "notes": notes,
+                    "progress_score": progress_score,
+                    "next_review_at": due.isoformat(),
+                },
+            )
 
-        return self._command(project, "review", change, actor=actor,
-                             expected_version=expected_version,
-                             idempotency_key=idempotency_key)
+        return self._command(
+            project,
+            "review",
+            change,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
 
     def migrate_project(
         self,
@@ -389,22 +488,35 @@ class Engine:
             current = work.project
             target = self.registry.get(current.workflow, to_version)
             if to_version == current.workflow_version:
-                raise ValidationError(f"{current.ref} is already on {current.workflow} "
-                                      f"version {to_version}")
-            missing = [s for s in (current.state, current.previous_state)
-                       if s is not None and not target.has_state(s)]
+                raise ValidationError(
+                    f"{current.ref} is already on {current.workflow} version {to_version}"
+                )
+            missing = [
+                s
+                for s in (current.state, current.previous_state)
+                if s is not None and not target.has_state(s)
+            ]
             if missing:
                 raise ValidationError(
                     f"{current.ref} cannot move to {current.workflow} version {to_version}: "
                     f"state {missing[0]!r} does not exist there; fire a transition to a state "
-                    "both versions share first")
+                    "both versions share first"
+                )
             self._store_definition(tx, target, self.clock.now())
             work.set(workflow_version=to_version)
-            work.emit("project.migrated", {"from_version": current.workflow_version,
-                                           "to_version": to_version})
+            work.emit(
+                "project.migrated",
+                {"from_version": current.workflow_version, "to_version": to_version},
+            )
 
-        return self._command(project, "migrate", change, actor=actor,
-                             expected_version=expected_version, idempotency_key=None)
+        return self._command(
+            project,
+            "migrate",
+            change,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=None,
+        )
 
     # queries ----------------------------------------------------------------------
     def get(self, project: str) -> Project:
@@ -424,9 +536,15 @@ class Engine:
     ) -> list[Project]:
         """Projects in reference order, filtered; ``overdue`` means the review date has passed."""
         with self._store.read() as tx:
-            rows = tx.projects(state=state, owner=owner, directorate=directorate,
-                               workflow=workflow, overdue_at=self.clock.now() if overdue else None,
-                               limit=limit, offset=offset)
+            rows = tx.projects(
+                state=state,
+                owner=owner,
+                directorate=directorate,
+                workflow=workflow,
+                overdue_at=self.clock.now() if overdue else None,
+                limit=limit,
+                offset=offset,
+            )
         return [Project.from_row(row) for row in rows]
 
     def available_triggers(self, project: str, actor: str | None = None) -> list[TriggerOption]:
@@ -487,26 +605,33 @@ class Engine:
         if name not in self._latest:
             raise WorkflowDefinitionError(
                 f"no workflow file defines {name!r}; available: "
-                f"{', '.join(sorted(self._latest)) or 'none'}")
+                f"{', '.join(sorted(self._latest)) or 'none'}"
+            )
         return self.registry.get(name, self._latest[name])
 
     def _store_definition(self, tx: Tx, workflow: Workflow, now: datetime) -> None:
-        if not any(r["name"] == workflow.name and r["version"] == workflow.version
-                   for r in tx.stored_workflows()):
-            tx.store_workflow(workflow.name, workflow.version, digest(workflow.source),
-                              workflow.source, now)
+        if not any(
+            r["name"] == workflow.name and r["version"] == workflow.version
+            for r in tx.stored_workflows()
+        ):
+            tx.store_workflow(
+                workflow.name, workflow.version, digest(workflow.source), workflow.source, now
+            )
 
     def _apply_fields(self, work: Work, values: Mapping[str, Any]) -> None:
         changed = {k: v for k, v in values.items() if work.values.get(k) != v}
         if not changed:
             return
         removes_quality = "quality_objectives" in changed and not changed["quality_objectives"]
-        if removes_quality and work.values["state"] != self._rules.workflow(
-                work.project).initial.name:
+        if (
+            removes_quality
+            and work.values["state"] != self._rules.workflow(work.project).initial.name
+        ):
             raise ValidationError(
                 f"{work.values['ref']}: an improvement plan without a quality objective is "
                 "refused, even with a financial objective (strategy section 5.1); replace "
-                "the quality objective rather than removing it")
+                "the quality objective rather than removing it"
+            )
         work.set(**changed)
         work.emit("project.updated", {"changes": changed})
 
@@ -515,8 +640,10 @@ class Engine:
         if row is None:
             return None
         if row["command"] != command or (project_id and row["project_id"] != project_id):
-            raise ValidationError(f"idempotency key {key!r} was already used for a different "
-                                  "command; use a new key for each distinct request")
+            raise ValidationError(
+                f"idempotency key {key!r} was already used for a different "
+                "command; use a new key for each distinct request"
+            )
         return _project_from_json(json.loads(row["result"]))
 
     def _command(
@@ -536,7 +663,8 @@ class Engine:
             with self._store.write() as tx:
                 row = self._row(tx, key, lock=True)
                 if idempotency_key and (
-                        prior := self._prior(tx, idempotency_key, row["id"], command)):
+                    prior := self._prior(tx, idempotency_key, row["id"], command)
+                ):
                     return prior
                 if expected_version is not None and row["version"] != expected_version:
                     raise ConcurrencyConflict(row["ref"], expected_version, row["version"])
@@ -544,9 +672,15 @@ class Engine:
                 now = self.clock.now()
                 change(work, tx)
                 self._rules.fire_automatic(work, tx, now=now)
-                project = self._commit(tx, work, expected=row["version"],
-                                       version=row["version"] + 1, actor=actor, now=now,
-                                       idempotency=(idempotency_key, command))
+                project = self._commit(
+                    tx,
+                    work,
+                    expected=row["version"],
+                    version=row["version"] + 1,
+                    actor=actor,
+                    now=now,
+                    idempotency=(idempotency_key, command),
+                )
         except IntegrityError as exc:
             if idempotency_key:
                 with self._store.read() as tx:
@@ -556,21 +690,41 @@ class Engine:
         self._after_commit(project, work, actor=actor, command=command, trigger=trigger)
         return project
 
-    def _commit(self, tx: Tx, work: Work, *, expected: int, version: int, actor: str,
-                now: datetime, idempotency: tuple[str | None, str]) -> Project:
+    def _commit(
+        self,
+        tx: Tx,
+        work: Work,
+        *,
+        expected: int,
+        version: int,
+        actor: str,
+        now: datetime,
+        idempotency: tuple[str | None, str],
+    ) -> Project:
         """Append the command's events and update the row if it is still at ``expected``."""
         if not work.events:
             return work.project
         events, head = tx.append_events(
-            work.values["id"], event_count=work.values["event_count"],
-            head_hash=work.values["head_hash"], version=version, actor=actor, at=now,
-            events=work.events)
-        changes = {**work.changes, "version": version, "updated_at": now,
-                   "event_count": work.values["event_count"] + len(events), "head_hash": head}
+            work.values["id"],
+            event_count=work.values["event_count"],
+            head_hash=work.values["head_hash"],
+            version=version,
+            actor=actor,
+            at=now,
+            events=work.events,
+        )
+        changes = {
+            **work.changes,
+            "version": version,
+            "updated_at": now,
+            "event_count": work.values["event_count"] + len(events),
+            "head_hash": head,
+        }
         if not tx.update_project(work.values["id"], expected, changes):
             current = tx.project(work.values["id"])
-            raise ConcurrencyConflict(work.values["ref"], expected,
-                                      current["version"] if current else -1)
+            raise ConcurrencyConflict(
+                work.values["ref"], expected, current["version"] if current else -1
+            )
         work.values.update(changes)
         work.committed = events
         project = work.project
@@ -579,11 +733,19 @@ class Engine:
             tx.remember(key, project.id, command, audit.dumps(to_jsonable(project)), now)
         return project
 
-    def _after_commit(self, project: Project, work: Work, *, actor: str, command: str,
-                      trigger: str | None = None) -> None:
-        log.info("command", command=command, project=project.ref, trigger=trigger,
-                 actor=actor, version=project.version, state=project.state,
-                 events=len(work.committed))
+    def _after_commit(
+        self, project: Project, work: Work, *, actor: str, command: str, trigger: str | None = None
+    ) -> None:
+        log.info(
+            "command",
+            command=command,
+            project=project.ref,
+            trigger=trigger,
+            actor=actor,
+            version=project.version,
+            state=project.state,
+            events=len(work.committed),
+        )
         hook = self.pm.hook.qiflow_event_committed
         for impl in hook.get_hookimpls():
             for event in work.committed:
@@ -591,9 +753,13 @@ class Engine:
                 try:
                     impl.function(*(kwargs[name] for name in impl.argnames))
                 except Exception:
-                    log.exception("plugin failed after commit; the change stands",
-                                  plugin=impl.plugin_name, project=project.ref,
-                                  event=event.type, seq=event.seq)
+                    log.exception(
+                        "plugin failed after commit; the change stands",
+                        plugin=impl.plugin_name,
+                        project=project.ref,
+                        event=event.type,
+                        seq=event.seq,
+                    )
 
 
 def _check_json(data: Mapping[str, Any]) -> None:

@@ -10,9 +10,8 @@ from qiflow.snapshots import EDITABLE_FIELDS, LIST_FIELDS, SCALES
 
 
 class ProjectFields(TypedDict, total=False):
-    """Fields accepted by ``create_project`` and ``update_project``."""
+    """Optional fields accepted by ``create_project`` and ``update_project``."""
 
-    title: str
     owner: str | None
     sponsor: str | None
     directorate: str | None
@@ -44,8 +43,9 @@ def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             cleaned[name] = [v.strip() for v in value if v.strip()]
         elif name == "expected_saving":
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 problems.append("expected_saving must be a whole number of pounds, 0 or more")
                 continue
             cleaned[name] = value

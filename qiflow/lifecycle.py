@@ -89,15 +89,18 @@ class Rules:
             roles.update(found)
         return roles
 
-    def unmet(self, transition: TransitionDef, ctx: GuardContext,
-              actor: str | None) -> tuple[list[str], list[str]]:
+    def unmet(
+        self, transition: TransitionDef, ctx: GuardContext, actor: str | None
+    ) -> tuple[list[str], list[str]]:
         """(permission reasons, requirement and gate reasons) for firing ``transition``."""
         denied: list[str] = []
         if actor is not None and actor != SYSTEM and transition.roles:
             held = self.roles_of(ctx.project, actor)
             if not held.intersection(transition.roles):
-                denied.append(f"{actor!r} holds none of the roles allowed to "
-                              f"{transition.trigger}: {', '.join(transition.roles)}")
+                denied.append(
+                    f"{actor!r} holds none of the roles allowed to "
+                    f"{transition.trigger}: {', '.join(transition.roles)}"
+                )
         reasons: list[str] = []
         for name in transition.requires:
             reasons.extend(self.requirements[name].check(ctx))
@@ -120,20 +123,35 @@ class Rules:
             denied, reasons = self.unmet(transition, ctx, actor)
             if dest is None:
                 reasons.append("there is no previous state to return to")
-            result.append(TriggerOption(
-                trigger=trigger, dest=dest or transition.dest,
-                allowed=not denied and not reasons, reasons=tuple(denied + reasons)))
+            result.append(
+                TriggerOption(
+                    trigger=trigger,
+                    dest=dest or transition.dest,
+                    allowed=not denied and not reasons,
+                    reasons=tuple(denied + reasons),
+                )
+            )
         return result
 
-    def fire(self, work: Work, tx: Tx, trigger: str, *, actor: str, now: datetime,
-             data: Mapping[str, Any] | None = None, automatic: bool = False) -> None:
+    def fire(
+        self,
+        work: Work,
+        tx: Tx,
+        trigger: str,
+        *,
+        actor: str,
+        now: datetime,
+        data: Mapping[str, Any] | None = None,
+        automatic: bool = False,
+    ) -> None:
         """Apply ``trigger`` to the working project, or raise why it cannot fire."""
         project = work.project
         workflow = self.workflow(project)
         transition = workflow.transition(project.state, trigger)
         if transition is None:
-            raise InvalidTransition(project.ref, project.state, trigger,
-                                    workflow.triggers_from(project.state))
+            raise InvalidTransition(
+                project.ref, project.state, trigger, workflow.triggers_from(project.state)
+            )
         denied, reasons = self.unmet(transition, GuardContext(project, tx, actor), actor)
         if denied:
             raise PermissionDenied(f"{project.ref}: {'; '.join(denied)}")
@@ -141,13 +159,15 @@ class Rules:
             raise GuardFailed(project.ref, trigger, reasons)
         dest = self.destination(workflow, project, trigger)
         if dest is None:
-            raise GuardFailed(project.ref, trigger,
-                              ["there is no previous state to return to"])
+            raise GuardFailed(project.ref, trigger, ["there is no previous state to return to"])
         payload: dict[str, Any] = {"trigger": trigger, "from": project.state, "to": dest}
         for effect in transition.effects:
             function = EFFECTS[effect]
-            extra = (function(work, tx, trigger) if effect == "record_act_decision"
-                     else function(work, tx))
+            extra = (
+                function(work, tx, trigger)
+                if effect == "record_act_decision"
+                else function(work, tx)
+            )
             payload.update(extra)
         review = workflow.state(dest).review
         next_review = review.after(now) if review else None
@@ -172,8 +192,15 @@ class Rules:
             workflow = self.workflow(project)
             for transition in workflow.transitions_from(project.state):
                 if transition.on in keys and self._may_fire(transition, project, tx):
-                    self.fire(work, tx, transition.trigger, actor=SYSTEM, now=now,
-                              data={"on": transition.on}, automatic=True)
+                    self.fire(
+                        work,
+                        tx,
+                        transition.trigger,
+                        actor=SYSTEM,
+                        now=now,
+                        data={"on": transition.on},
+                        automatic=True,
+                    )
                     break
 
     def _may_fire(self, transition: TransitionDef, project: Project, tx: Tx) -> bool:

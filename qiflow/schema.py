@@ -29,11 +29,13 @@ class ProjectRow(SQLModel, table=True):
     directorate: str | None = Field(default=None, max_length=200, index=True)
     team: str | None = Field(default=None, max_length=200)
     aim: str | None = Field(default=None, sa_column=Column(Text))
-    quality_objectives: list[str] = Field(default_factory=list,
-                                          sa_column=Column(JSON, nullable=False))
+    quality_objectives: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     primary_outcome: str | None = Field(default=None, sa_column=Column(Text))
-    secondary_outcomes: list[str] = Field(default_factory=list,
-                                          sa_column=Column(JSON, nullable=False))
+    secondary_outcomes: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     expected_saving: int | None = None
     scale: str | None = Field(default=None, max_length=40)
     learning: str | None = Field(default=None, sa_column=Column(Text))

@@ -12,13 +12,27 @@ from qiflow.clock import ensure_utc
 
 #: The project fields a caller may set with ``create_project`` / ``update_project``.
 EDITABLE_FIELDS: tuple[str, ...] = (
-    "title", "owner", "sponsor", "directorate", "team", "aim", "quality_objectives",
-    "primary_outcome", "secondary_outcomes", "expected_saving", "scale", "learning",
+    "title",
+    "owner",
+    "sponsor",
+    "directorate",
+    "team",
+    "aim",
+    "quality_objectives",
+    "primary_outcome",
+    "secondary_outcomes",
+    "expected_saving",
+    "scale",
+    "learning",
 )
 LIST_FIELDS = frozenset({"quality_objectives", "secondary_outcomes"})
 SCALES = ("team", "service", "directorate", "multi_directorate", "trust_wide", "system")
 MEASURE_KINDS = ("outcome", "process", "balancing")
 DIRECTIONS = ("increase", "decrease")
+
+
+#: A database row as the store hands it over.
+Row = Mapping[Any, Any]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -67,19 +81,31 @@ class Project:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Project:
+    def from_row(cls, row: Row) -> Project:
         return cls(
-            id=row["id"], ref=row["ref"], title=row["title"], workflow=row["workflow"],
-            workflow_version=row["workflow_version"], state=row["state"],
-            previous_state=row["previous_state"], version=row["version"], owner=row["owner"],
-            sponsor=row["sponsor"], directorate=row["directorate"], team=row["team"],
-            aim=row["aim"], quality_objectives=tuple(row["quality_objectives"] or ()),
+            id=row["id"],
+            ref=row["ref"],
+            title=row["title"],
+            workflow=row["workflow"],
+            workflow_version=row["workflow_version"],
+            state=row["state"],
+            previous_state=row["previous_state"],
+            version=row["version"],
+            owner=row["owner"],
+            sponsor=row["sponsor"],
+            directorate=row["directorate"],
+            team=row["team"],
+            aim=row["aim"],
+            quality_objectives=tuple(row["quality_objectives"] or ()),
             primary_outcome=row["primary_outcome"],
             secondary_outcomes=tuple(row["secondary_outcomes"] or ()),
-            expected_saving=row["expected_saving"], scale=row["scale"],
-            learning=row["learning"], current_cycle=row["current_cycle"],
+            expected_saving=row["expected_saving"],
+            scale=row["scale"],
+            learning=row["learning"],
+            current_cycle=row["current_cycle"],
             next_review_at=_utc(row["next_review_at"]),
-            created_at=ensure_utc(row["created_at"]), updated_at=ensure_utc(row["updated_at"]),
+            created_at=ensure_utc(row["created_at"]),
+            updated_at=ensure_utc(row["updated_at"]),
         )
 
     def overdue(self, now: datetime) -> bool:
@@ -102,12 +128,18 @@ class Event:
     hash: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Event:
+    def from_row(cls, row: Row) -> Event:
         return cls(
-            seq=row["seq"], project_id=row["project_id"], pos=row["pos"],
-            version=row["version"], type=row["type"], actor=row["actor"],
-            payload=json.loads(row["payload"]), created_at=ensure_utc(row["created_at"]),
-            prev_hash=row["prev_hash"], hash=row["hash"],
+            seq=row["seq"],
+            project_id=row["project_id"],
+            pos=row["pos"],
+            version=row["version"],
+            type=row["type"],
+            actor=row["actor"],
+            payload=json.loads(row["payload"]),
+            created_at=ensure_utc(row["created_at"]),
+            prev_hash=row["prev_hash"],
+            hash=row["hash"],
         )
 
 
@@ -122,11 +154,15 @@ class PdsaCycle:
     act: str | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> PdsaCycle:
+    def from_row(cls, row: Row) -> PdsaCycle:
         return cls(
-            project_id=row["project_id"], number=row["number"], plan=row["plan"],
-            prediction=row["prediction"], observations=tuple(row["observations"] or ()),
-            study=row["study"], act=row["act"],
+            project_id=row["project_id"],
+            number=row["number"],
+            plan=row["plan"],
+            prediction=row["prediction"],
+            observations=tuple(row["observations"] or ()),
+            study=row["study"],
+            act=row["act"],
         )
 
 
@@ -140,9 +176,15 @@ class Measure:
     direction: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Measure:
-        return cls(id=row["id"], project_id=row["project_id"], name=row["name"],
-                   kind=row["kind"], unit=row["unit"], direction=row["direction"])
+    def from_row(cls, row: Row) -> Measure:
+        return cls(
+            id=row["id"],
+            project_id=row["project_id"],
+            name=row["name"],
+            kind=row["kind"],
+            unit=row["unit"],
+            direction=row["direction"],
+        )
 
 
 @dataclass(frozen=True)
@@ -154,10 +196,14 @@ class DataPoint:
     note: str | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> DataPoint:
-        return cls(id=row["id"], measure_id=row["measure_id"],
-                   observed_at=ensure_utc(row["observed_at"]), value=row["value"],
-                   note=row["note"])
+    def from_row(cls, row: Row) -> DataPoint:
+        return cls(
+            id=row["id"],
+            measure_id=row["measure_id"],
+            observed_at=ensure_utc(row["observed_at"]),
+            value=row["value"],
+            note=row["note"],
+        )
 
 
 @dataclass(frozen=True)

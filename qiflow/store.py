@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from qiflow.audit import canonical, chain, dumps
 from qiflow.clock import ensure_utc
 from qiflow.exceptions import DatabaseError
-from qiflow.snapshots import Event
 from qiflow.schema import metadata
+from qiflow.snapshots import Event
 
 PROJECT = metadata.tables["project"]
 EVENT = metadata.tables["event"]
@@ -96,8 +96,12 @@ class Tx:
 
     def next_number(self, name: str) -> int:
         """Increment a named counter under its row lock and return the new value."""
-        stmt = (update(COUNTER).where(COUNTER.c.name == name)
-                .values(value=COUNTER.c.value + 1).returning(COUNTER.c.value))
+        stmt = (
+            update(COUNTER)
+            .where(COUNTER.c.name == name)
+            .values(value=COUNTER.c.value + 1)
+            .returning(COUNTER.c.value)
+        )
         value = self.conn.execute(stmt).scalar()
         if value is None:
             self.conn.execute(insert(COUNTER).values(name=name, value=1))
@@ -107,18 +111,27 @@ class Tx:
     def insert_project(self, values: Mapping[str, Any]) -> None:
         self.conn.execute(insert(PROJECT).values(**values))
 
-    def update_project(self, project_id: str, expected_version: int,
-                       values: Mapping[str, Any]) -> bool:
+    def update_project(
+        self, project_id: str, expected_version: int, values: Mapping[str, Any]
+    ) -> bool:
         """The optimistic version check: update only if the version is still the one read."""
-        stmt = (update(PROJECT)
-                .where(PROJECT.c.id == project_id, PROJECT.c.version == expected_version)
-                .values(**values))
+        stmt = (
+            update(PROJECT)
+            .where(PROJECT.c.id == project_id, PROJECT.c.version == expected_version)
+            .values(**values)
+        )
         return self.conn.execute(stmt).rowcount == 1
 
     def projects(
-        self, *, state: str | None = None, owner: str | None = None,
-        directorate: str | None = None, workflow: str | None = None,
-        overdue_at: datetime | None = None, limit: int | None = None, offset: int = 0,
+        self,
+        *,
+        state: str | None = None,
+        owner: str | None = None,
+        directorate: str | None = None,
+        workflow: str | None = None,
+        overdue_at: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[RowMapping]:
         stmt = select(PROJECT).order_by(PROJECT.c.number)
         if state is not None:
@@ -139,39 +152,66 @@ class Tx:
 
     def project_ids(self) -> list[tuple[str, str, int, str]]:
         """(id, ref, event_count, head_hash) for every project, for audits."""
-        stmt = select(PROJECT.c.id, PROJECT.c.ref, PROJECT.c.event_count,
-                      PROJECT.c.head_hash).order_by(PROJECT.c.number)
-        return [tuple(row) for row in self.conn.execute(stmt)]  # type: ignore[misc]
+        stmt = select(
+            PROJECT.c.id, PROJECT.c.ref, PROJECT.c.event_count, PROJECT.c.head_hash
+        ).order_by(PROJECT.c.number)
+        return [(r.id, r.ref, r.event_count, r.head_hash) for r in self.conn.execute(stmt)]
 
     # events -------------------------------------------------------------------
     def append_events(
-        self, project_id: str, *, event_count: int, head_hash: str, version: int,
-        actor: str, at: datetime, events: Sequence[NewEvent],
+        self,
+        project_id: str,
+        *,
+        event_count: int,
+        head_hash: str,
+        version: int,
+        actor: str,
+        at: datetime,
+        events: Sequence[NewEvent],
     ) -> tuple[list[Event], str]:
         """Insert events after the project's head; return them and the new head hash."""
         rows = []
         for offset, new in enumerate(events, start=1):
             pos = event_count + offset
             payload = dumps(new.payload)
-            content = canonical(project_id=project_id, pos=pos, version=version, type=new.type,
-                                actor=actor, payload=payload, created_at=at)
+            content = canonical(
+                project_id=project_id,
+                pos=pos,
+                version=version,
+                type=new.type,
+                actor=actor,
+                payload=payload,
+                created_at=at,
+            )
             digest = chain(head_hash, content)
-            rows.append({
-                "project_id": project_id, "pos": pos, "version": version, "type": new.type,
-                "actor": actor, "payload": payload, "created_at": ensure_utc(at),
-                "prev_hash": head_hash, "hash": digest,
-            })
+            rows.append(
+                {
+                    "project_id": project_id,
+                    "pos": pos,
+                    "version": version,
+                    "type": new.type,
+                    "actor": actor,
+                    "payload": payload,
+                    "created_at": ensure_utc(at),
+                    "prev_hash": head_hash,
+                    "hash": digest,
+                }
+            )
             head_hash = digest
         if not rows:
             return [], head_hash
         stmt = insert(EVENT).returning(EVENT.c.seq, sort_by_parameter_order=True)
         seqs = self.conn.execute(stmt, rows).scalars().all()
-        return [Event.from_row({**row, "seq": seq}) for row, seq in zip(rows, seqs, strict=True)
-                ], head_hash
+        return [
+            Event.from_row({**row, "seq": seq}) for row, seq in zip(rows, seqs, strict=True)
+        ], head_hash
 
     def events(self, project_id: str, *, after_pos: int = 0) -> list[RowMapping]:
-        stmt = (select(EVENT).where(EVENT.c.project_id == project_id, EVENT.c.pos > after_pos)
-                .order_by(EVENT.c.pos))
+        stmt = (
+            select(EVENT)
+            .where(EVENT.c.project_id == project_id, EVENT.c.pos > after_pos)
+            .order_by(EVENT.c.pos)
+        )
         return list(self.conn.execute(stmt).mappings())
 
     # idempotency --------------------------------------------------------------
@@ -179,21 +219,33 @@ class Tx:
         stmt = select(IDEMPOTENCY).where(IDEMPOTENCY.c.key == key)
         return self.conn.execute(stmt).mappings().first()
 
-    def remember(self, key: str, project_id: str, command: str, result: str,
-                 at: datetime) -> None:
-        self.conn.execute(insert(IDEMPOTENCY).values(
-            key=key, project_id=project_id, command=command, result=result,
-            created_at=ensure_utc(at)))
+    def remember(self, key: str, project_id: str, command: str, result: str, at: datetime) -> None:
+        self.conn.execute(
+            insert(IDEMPOTENCY).values(
+                key=key,
+                project_id=project_id,
+                command=command,
+                result=result,
+                created_at=ensure_utc(at),
+            )
+        )
 
     # workflows ----------------------------------------------------------------
     def stored_workflows(self) -> list[RowMapping]:
-        return list(self.conn.execute(select(WORKFLOW).order_by(
-            WORKFLOW.c.name, WORKFLOW.c.version)).mappings())
+        return list(
+            self.conn.execute(
+                select(WORKFLOW).order_by(WORKFLOW.c.name, WORKFLOW.c.version)
+            ).mappings()
+        )
 
-    def store_workflow(self, name: str, version: int, sha256: str, source: str,
-                       at: datetime) -> None:
-        self.conn.execute(insert(WORKFLOW).values(
-            name=name, version=version, sha256=sha256, source=source, loaded_at=ensure_utc(at)))
+    def store_workflow(
+        self, name: str, version: int, sha256: str, source: str, at: datetime
+    ) -> None:
+        self.conn.execute(
+            insert(WORKFLOW).values(
+                name=name, version=version, sha256=sha256, source=source, loaded_at=ensure_utc(at)
+            )
+        )
 
     # PDSA cycles, measures, data points ---------------------------------------
     def cycles(self, project_id: str) -> list[RowMapping]:
@@ -206,11 +258,17 @@ class Tx:
 
     def save_cycle(self, project_id: str, number: int, values: Mapping[str, Any]) -> None:
         if self.cycle(project_id, number) is None:
-            self.conn.execute(insert(CYCLE).values(project_id=project_id, number=number,
-                                                   **{"observations": [], **values}))
+            self.conn.execute(
+                insert(CYCLE).values(
+                    project_id=project_id, number=number, **{"observations": [], **values}
+                )
+            )
         elif values:
-            self.conn.execute(update(CYCLE).where(
-                CYCLE.c.project_id == project_id, CYCLE.c.number == number).values(**values))
+            self.conn.execute(
+                update(CYCLE)
+                .where(CYCLE.c.project_id == project_id, CYCLE.c.number == number)
+                .values(**values)
+            )
 
     def measures(self, project_id: str) -> list[RowMapping]:
         stmt = select(MEASURE).where(MEASURE.c.project_id == project_id).order_by(MEASURE.c.id)
@@ -226,13 +284,17 @@ class Tx:
         return int(self.conn.execute(stmt).scalar_one())
 
     def data_points(self, measure_id: int) -> list[RowMapping]:
-        stmt = (select(DATA_POINT).where(DATA_POINT.c.measure_id == measure_id)
-                .order_by(DATA_POINT.c.observed_at, DATA_POINT.c.id))
+        stmt = (
+            select(DATA_POINT)
+            .where(DATA_POINT.c.measure_id == measure_id)
+            .order_by(DATA_POINT.c.observed_at, DATA_POINT.c.id)
+        )
         return list(self.conn.execute(stmt).mappings())
 
     def count(self, table: str) -> int:
-        return int(self.conn.execute(select(func.count()).select_from(
-            metadata.tables[table])).scalar_one())
+        return int(
+            self.conn.execute(select(func.count()).select_from(metadata.tables[table])).scalar_one()
+        )
 
 
 class Store:

@@ -9,8 +9,14 @@ from qiflow.requirements import GuardContext, Requirement
 from qiflow.snapshots import Project
 
 ROLES = (
-    "owner", "sponsor", "qi_lead", "transformation_team", "medical_director",
-    "director_of_nursing", "lead_executive_sponsor", "system",
+    "owner",
+    "sponsor",
+    "qi_lead",
+    "transformation_team",
+    "medical_director",
+    "director_of_nursing",
+    "lead_executive_sponsor",
+    "system",
 )
 
 
@@ -30,16 +36,21 @@ def aim_and_quality_objective(ctx: GuardContext) -> list[str]:
     if not ctx.project.quality_objectives:
         reason = "no quality objective: every improvement plan needs one (set quality_objectives)"
         if ctx.project.expected_saving:
-            reason += ("; a plan with only a financial objective is not managed by the QI "
-                       "system (strategy section 5.1)")
+            reason += (
+                "; a plan with only a financial objective is not managed by the QI "
+                "system (strategy section 5.1)"
+            )
         reasons.append(reason)
     return reasons
 
 
 def outcome_and_balancing_measures(ctx: GuardContext) -> list[str]:
     kinds = {measure.kind for measure in ctx.measures()}
-    return [f"no {kind} measure: add one (measure add --kind {kind})"
-            for kind in ("outcome", "balancing") if kind not in kinds]
+    return [
+        f"no {kind} measure: add one (measure add --kind {kind})"
+        for kind in ("outcome", "balancing")
+        if kind not in kinds
+    ]
 
 
 def current_cycle_studied(ctx: GuardContext) -> list[str]:
@@ -58,25 +69,34 @@ def current_cycle_studied(ctx: GuardContext) -> list[str]:
 def learning_recorded(ctx: GuardContext) -> list[str]:
     if ctx.project.learning:
         return []
-    return ["no learning recorded: abandoning is a respected ending, but it must say what "
-            "was learned (set learning)"]
+    return [
+        "no learning recorded: abandoning is a respected ending, but it must say what "
+        "was learned (set learning)"
+    ]
 
 
 REQUIREMENTS = {
-    r.name: r for r in (
-        Requirement("owner_and_sponsor_set", "the project has an owner and a sponsor",
-                    owner_and_sponsor),
-        Requirement("aim_and_quality_objective_set",
-                    "the project has an aim and at least one quality objective",
-                    aim_and_quality_objective),
-        Requirement("outcome_and_balancing_measures",
-                    "at least one outcome measure and one balancing measure",
-                    outcome_and_balancing_measures),
-        Requirement("current_cycle_studied",
-                    "the current PDSA cycle has a prediction and a study",
-                    current_cycle_studied),
-        Requirement("learning_recorded", "the project's learning is recorded",
-                    learning_recorded),
+    r.name: r
+    for r in (
+        Requirement(
+            "owner_and_sponsor_set", "the project has an owner and a sponsor", owner_and_sponsor
+        ),
+        Requirement(
+            "aim_and_quality_objective_set",
+            "the project has an aim and at least one quality objective",
+            aim_and_quality_objective,
+        ),
+        Requirement(
+            "outcome_and_balancing_measures",
+            "at least one outcome measure and one balancing measure",
+            outcome_and_balancing_measures,
+        ),
+        Requirement(
+            "current_cycle_studied",
+            "the current PDSA cycle has a prediction and a study",
+            current_cycle_studied,
+        ),
+        Requirement("learning_recorded", "the project's learning is recorded", learning_recorded),
     )
 }
 

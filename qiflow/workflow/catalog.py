@@ -42,8 +42,12 @@ def vocabulary(pm: pluggy.PluginManager) -> Vocabulary:
     roles: set[str] = set()
     for found in pm.hook.qiflow_roles():
         roles.update(found)
-    return Vocabulary(guards=frozenset(guards), gates=frozenset(gates),
-                      effects=frozenset(EFFECTS), roles=frozenset(roles))
+    return Vocabulary(
+        guards=frozenset(guards),
+        gates=frozenset(gates),
+        effects=frozenset(EFFECTS),
+        roles=frozenset(roles),
+    )
 
 
 def digest(source: str) -> str:
@@ -52,7 +56,7 @@ def digest(source: str) -> str:
 
 
 def build_registry(
-    files: Sequence[Workflow], stored: Sequence[Mapping[str, Any]], vocab: Vocabulary
+    files: Sequence[Workflow], stored: Sequence[Mapping[Any, Any]], vocab: Vocabulary
 ) -> tuple[WorkflowRegistry, list[Workflow]]:
     """Join disk and database; return the registry and the file versions not yet stored."""
     registry = WorkflowRegistry()
@@ -60,8 +64,9 @@ def build_registry(
     for row in stored:
         key = (row["name"], row["version"])
         stored_keys[key] = row["sha256"]
-        workflow, problems = parse_workflow(
-            row["source"], f"<database: {row['name']} v{row['version']}>", vocab)
+        workflow, _problems = parse_workflow(
+            row["source"], f"<database: {row['name']} v{row['version']}>", vocab
+        )
         if workflow is not None:
             registry.add(workflow)
     new: list[Workflow] = []
@@ -71,14 +76,16 @@ def build_registry(
         if known is None:
             new.append(workflow)
         elif known != digest(workflow.source):
-            conflicts.append(Problem(
-                workflow.path, "version",
-                f"{workflow.name} version {workflow.version} differs from the version the "
-                "database holds, which projects depend on; publish the change as a new "
-                f"version (version = {workflow.version + 1})",
-            ))
+            conflicts.append(
+                Problem(
+                    workflow.path,
+                    "version",
+                    f"{workflow.name} version {workflow.version} differs from the version the "
+                    "database holds, which projects depend on; publish the change as a new "
+                    f"version (version = {workflow.version + 1})",
+                )
+            )
         registry.add(workflow)
     if conflicts:
-        raise WorkflowDefinitionError(
-            "\n".join(str(problem) for problem in conflicts), conflicts)
+        raise WorkflowDefinitionError("\n".join(str(problem) for problem in conflicts), conflicts)
     return registry, new

@@ -15,30 +15,42 @@ def check_graph(
     if not initials:
         problems.append(Problem(path, "states", "no initial state: mark one with initial = true"))
     elif len(initials) > 1:
-        problems.append(Problem(path, "states",
-                                f"more than one initial state: {', '.join(initials)}"))
+        problems.append(
+            Problem(path, "states", f"more than one initial state: {', '.join(initials)}")
+        )
     finals = {s.name for s in states if s.final}
     names = [s.name for s in states]
     edges = _edges(names, transitions)
     for index, transition in enumerate(transitions):
         for source in transition.sources:
             if source in finals:
-                problems.append(Problem(
-                    path, f"transitions[{index}].source",
-                    f"final state {source!r} cannot have outgoing transitions",
-                ))
+                problems.append(
+                    Problem(
+                        path,
+                        f"transitions[{index}].source",
+                        f"final state {source!r} cannot have outgoing transitions",
+                    )
+                )
     for state in states:
         if not state.final and not edges.get(state.name):
-            problems.append(Problem(
-                path, f"states.{state.name}",
-                "non-final state with no way out: add a transition from it or mark it final",
-            ))
+            problems.append(
+                Problem(
+                    path,
+                    f"states.{state.name}",
+                    "non-final state with no way out: add a transition from it or mark it final",
+                )
+            )
     if len(initials) == 1:
         reachable = _reachable(initials[0], edges)
         for state in states:
             if state.name not in reachable:
-                problems.append(Problem(path, f"states.{state.name}",
-                                        f"unreachable from the initial state {initials[0]!r}"))
+                problems.append(
+                    Problem(
+                        path,
+                        f"states.{state.name}",
+                        f"unreachable from the initial state {initials[0]!r}",
+                    )
+                )
     return problems
 
 

@@ -24,7 +24,15 @@ EVENT_KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$")
 TOP_KEYS = {"name", "version", "title", "description", "roles", "states", "transitions"}
 STATE_KEYS = {"name", "initial", "final", "review", "description"}
 TRANSITION_KEYS = {
-    "trigger", "source", "dest", "roles", "requires", "gates", "effects", "on", "description",
+    "trigger",
+    "source",
+    "dest",
+    "roles",
+    "requires",
+    "gates",
+    "effects",
+    "on",
+    "description",
 }
 
 
@@ -51,8 +59,10 @@ class _Reader:
 
     def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
         for key in sorted(set(table) - allowed):
-            self.problem(f"{where}{key}" if where else key,
-                         f"unknown key; expected one of {', '.join(sorted(allowed))}")
+            self.problem(
+                f"{where}{key}" if where else key,
+                f"unknown key; expected one of {', '.join(sorted(allowed))}",
+            )
 
     def text(self, table: Mapping[str, Any], key: str, where: str, required: bool = False) -> str:
         value = table.get(key)
@@ -142,13 +152,15 @@ class _Reader:
             final = self.flag(table, "final", where)
             if final and review is not None:
                 self.problem(f"{where}review", "a final state has no review cadence")
-            states.append(StateDef(
-                name=name,
-                initial=self.flag(table, "initial", where),
-                final=final,
-                review=review,
-                description=self.text(table, "description", where),
-            ))
+            states.append(
+                StateDef(
+                    name=name,
+                    initial=self.flag(table, "initial", where),
+                    final=final,
+                    review=review,
+                    description=self.text(table, "description", where),
+                )
+            )
         return states
 
     def read_transitions(
@@ -216,24 +228,34 @@ class _Reader:
         vocab = self.vocabulary
         for role in t.roles:
             if role not in roles:
-                self.problem(f"{where}roles", f"unknown role {role!r}; known: {_list(roles)} "
-                             "(declare new ones in the top-level `roles` list)")
+                self.problem(
+                    f"{where}roles",
+                    f"unknown role {role!r}; known: {_list(roles)} "
+                    "(declare new ones in the top-level `roles` list)",
+                )
         for guard in t.requires:
             if guard not in vocab.guards:
-                self.problem(f"{where}requires",
-                             f"unknown guard {guard!r}; registered: {_list(vocab.guards)}")
+                self.problem(
+                    f"{where}requires",
+                    f"unknown guard {guard!r}; registered: {_list(vocab.guards)}",
+                )
         for gate in t.gates:
             if gate not in vocab.gates:
-                self.problem(f"{where}gates",
-                             f"unknown gate {gate!r}; registered: {_list(vocab.gates)}")
+                self.problem(
+                    f"{where}gates", f"unknown gate {gate!r}; registered: {_list(vocab.gates)}"
+                )
         for effect in t.effects:
             if effect not in vocab.effects:
-                self.problem(f"{where}effects",
-                             f"unknown effect {effect!r}; known: {_list(vocab.effects)}")
+                self.problem(
+                    f"{where}effects", f"unknown effect {effect!r}; known: {_list(vocab.effects)}"
+                )
         if t.on is not None:
             if not EVENT_KEY.match(t.on):
-                self.problem(f"{where}on", f"{t.on!r} is not an event name such as "
-                             "'review.recorded' or 'gate.passed:qeia'")
+                self.problem(
+                    f"{where}on",
+                    f"{t.on!r} is not an event name such as "
+                    "'review.recorded' or 'gate.passed:qeia'",
+                )
             elif t.on.startswith("gate.") and ":" in t.on:
                 gate = t.on.split(":", 1)[1]
                 if gate not in vocab.gates:
@@ -290,9 +312,14 @@ def load_directory(
             continue
         other = owners.setdefault(workflow.key, workflow.path)
         if other != workflow.path:
-            problems.append(Problem(workflow.path, "version",
-                                    f"{workflow.name} version {workflow.version} is also "
-                                    f"defined in {other}; give each version its own number"))
+            problems.append(
+                Problem(
+                    workflow.path,
+                    "version",
+                    f"{workflow.name} version {workflow.version} is also "
+                    f"defined in {other}; give each version its own number",
+                )
+            )
             continue
         workflows.append(workflow)
     return workflows, problems

@@ -44,10 +44,14 @@ class LifecycleMachine:
                 if t.dest == PREVIOUS:
                     for target in names:
                         if target != source and not workflow.state(target).final:
-                            transitions.append({
-                                "trigger": t.trigger, "source": source, "dest": target,
-                                "conditions": [_returns_to(target)],
-                            })
+                            transitions.append(
+                                {
+                                    "trigger": t.trigger,
+                                    "source": source,
+                                    "dest": target,
+                                    "conditions": [_returns_to(target)],
+                                }
+                            )
                 else:
                     transitions.append({"trigger": t.trigger, "source": source, "dest": t.dest})
         self._machine = Machine(

@@ -1,0 +1,44 @@
+"""``qiflow demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from qiflow.cli import Context, pass_context
+from qiflow.clock import SystemClock
+from qiflow.demo import demo_clock, load_portfolio, run_demo, summarise
+from qiflow.engine import Engine
+
+
+@click.command()
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="qiflow-demo.db",
+    show_default=True,
+    help="The SQLite file to create (replaced if it exists).",
+)
+@pass_context
+def demo(state: Context, /, path: Path) -> None:
+    """Seed a sample portfolio of ~20 projects into a fresh SQLite file and walk
+    several through the lifecycle: PDSA cycles, an adapt, an abandon with its
+    learning, and steps the governance rules refuse."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    portfolio = load_portfolio()
+    clock = demo_clock(portfolio)
+    with Engine(url, workflows_dir=state.workflows_dir, clock=clock, migrate=True) as engine:
+        run_demo(engine, clock, click.echo, portfolio)
+        clock.set(SystemClock().now())
+        summarise(engine, click.echo)
+    click.echo(
+        f"\nThe portfolio is in {path}. Explore it:\n"
+        f"    qiflow --db {url} project list\n"
+        f"    qiflow --db {url} project show QI-0001\n"
+        f"    qiflow --db {url} project history QI-0002\n"
+        f"    qiflow --db {url} audit verify"
+    )

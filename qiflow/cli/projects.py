@@ -1,0 +1,303 @@
+"""``qiflow project``: create, change, fire, list and read projects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from qiflow.cli import Context, actor_option, pass_context
+from qiflow.cli.output import (
+    emit_json,
+    emit_project,
+    history_rows,
+    json_option,
+    show_project,
+    table,
+    when,
+)
+from qiflow.snapshots import SCALES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def field_options(function: F) -> F:
+    """The editable project fields as options (shared by create and update)."""
+    options = [
+        click.option("--owner", help="The project lead (a person's id)."),
+        click.option("--sponsor", help="The sponsor (a person's id)."),
+        click.option("--directorate"),
+        click.option("--team"),
+        click.option("--aim", help="What are we trying to accomplish?"),
+        click.option(
+            "--quality-objective",
+            "quality_objectives",
+            multiple=True,
+            help="A quality objective; repeat for several.",
+        ),
+        click.option("--primary-outcome"),
+        click.option(
+            "--secondary-outcome",
+            "secondary_outcomes",
+            multiple=True,
+            help="A secondary outcome; repeat for several.",
+        ),
+        click.option(
+            "--expected-saving",
+            type=click.IntRange(min=0),
+            help="Expected financial saving, in whole pounds.",
+        ),
+        click.option("--scale", type=click.Choice(SCALES)),
+        click.option("--learning", help="What the project learned (required to abandon)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in values.items()
+        if v is not None and v != ()
+    }
+
+
+@click.group()
+def project() -> None:
+    """Create, change, move and read QI projects."""
+
+
+@project.command()
+@click.argument("title")
+@field_options
+@click.option("--workflow", default="qi_project", show_default=True)
+@click.option("--idempotency-key", help="Repeat-safe key: a retry with it creates nothing new.")
+@actor_option
+@json_option
+@pass_context
+def create(
+    state: Context,
+    /,
+    title: str,
+    workflow: str,
+    idempotency_key: str | None,
+    actor: str,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Create a project titled TITLE in its workflow's first state."""
+    created = state.engine().create_project(
+        title, actor=actor, workflow=workflow, idempotency_key=idempotency_key, **_given(fields)
+    )
+    emit_project(created, as_json)
+
+
+@project.command()
+@click.argument("ref")
+@click.option("--title")
+@field_options
+@click.option(
+    "--expected-version",
+    type=int,
+    help="Refuse if the project is not at this version (optimistic locking).",
+)
+@actor_option
+@json_option
+@pass_context
+def update(
+    state: Context,
+    /,
+    ref: str,
+    expected_version: int | None,
+    actor: str,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Change fields of project REF."""
+    values = _given(fields)
+    if not values:
+        raise click.UsageError("give at least one field to change, e.g. --sponsor ID")
+    emit_project(
+        state.engine().update_project(
+            ref, actor=actor, expected_version=expected_version, **values
+        ),
+        as_json,
+    )
+
+
+@project.command()
+@click.argument("ref")
+@click.argument("trigger")
+@click.option(
+    "--expected-version",
+    type=int,
+    help="Refuse if the project is not at this version (optimistic locking).",
+)
+@click.option(
+    "--data",
+    "data_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra data for the event (repeatable); editable fields such as "
+    "learning=... are applied first.",
+)
+@click.option("--learning", help="Record the learning in the same step (for abandon).")
+@click.option("--idempotency-key", help="Repeat-safe key: a retry with it changes nothing.")
+@actor_option
+@json_option
+@pass_context
+def fire(
+    state: Context,
+    /,
+    ref: str,
+    trigger: str,
+    expected_version: int | None,
+    data_items: tuple[str, ...],
+    learning: str | None,
+    idempotency_key: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Fire TRIGGER on project REF (see `qiflow project show REF` for what may fire)."""
+    data: dict[str, Any] = {}
+    for item in data_items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--data")
+        data[key] = value
+    if learning:
+        data["learning"] = learning
+    emit_project(
+        state.engine().fire(
+            ref,
+            trigger,
+            actor=actor,
+            expected_version=expected_version,
+            data=data,
+            idempotency_key=idempotency_key,
+        ),
+        as_json,
+    )
+
+
+@project.command(name="list")
+@click.option("--state", "state_name", help="Only projects in this state.")
+@click.option("--owner")
+@click.option("--directorate")
+@click.option("--workflow")
+@click.option("--overdue", is_flag=True, help="Only projects whose review date has passed.")
+@click.option("--limit", type=click.IntRange(min=1))
+@json_option
+@pass_context
+def list_(
+    state: Context,
+    /,
+    state_name: str | None,
+    owner: str | None,
+    directorate: str | None,
+    workflow: str | None,
+    overdue: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """List projects, oldest first."""
+    found = state.engine().projects(
+        state=state_name,
+        owner=owner,
+        directorate=directorate,
+        workflow=workflow,
+        overdue=overdue,
+        limit=limit,
+    )
+    if as_json:
+        emit_json(found)
+        return
+    if not found:
+        click.echo("no projects match")
+        return
+    table(
+        ["ref", "state", "v", "owner", "directorate", "next review", "title"],
+        [
+            (
+                p.ref,
+                p.state,
+                p.version,
+                p.owner,
+                p.directorate,
+                when(p.next_review_at),
+                p.title[:50],
+            )
+            for p in found
+        ],
+    )
+
+
+@project.command()
+@click.argument("ref")
+@click.option("--as", "viewer", help="Check the triggers' roles for this actor.")
+@json_option
+@pass_context
+def show(state: Context, /, ref: str, viewer: str | None, as_json: bool) -> None:
+    """Show project REF, its PDSA cycles and measures, and what may fire next."""
+    engine = state.engine()
+    found = engine.get(ref)
+    options = engine.available_triggers(ref, viewer)
+    cycles = engine.cycles(ref)
+    measures = engine.measures(ref)
+    if as_json:
+        emit_json({"project": found, "triggers": options, "cycles": cycles, "measures": measures})
+        return
+    show_project(found, options)
+    for cycle in cycles:
+        click.echo(f"PDSA cycle {cycle.number}: act={cycle.act or '-'}")
+        for label, text in (
+            ("plan", cycle.plan),
+            ("prediction", cycle.prediction),
+            ("study", cycle.study),
+        ):
+            if text:
+                click.echo(f"  {label}: {text}")
+        for note in cycle.observations:
+            click.echo(f"  do: {note}")
+    for m in measures:
+        click.echo(f"measure: {m.name} ({m.kind}, {m.unit}, {m.direction} is better)")
+
+
+@project.command()
+@click.argument("ref")
+@json_option
+@pass_context
+def history(state: Context, /, ref: str, as_json: bool) -> None:
+    """Show the audit trail of project REF."""
+    events = state.engine().history(ref)
+    if as_json:
+        emit_json(events)
+    else:
+        history_rows(events)
+
+
+@project.command()
+@click.argument("ref")
+@click.option("--to-version", type=int, required=True, help="The workflow version to move to.")
+@click.option("--expected-version", type=int)
+@actor_option
+@json_option
+@pass_context
+def migrate(
+    state: Context,
+    /,
+    ref: str,
+    to_version: int,
+    expected_version: int | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Move project REF to another version of its workflow."""
+    emit_project(
+        state.engine().migrate_project(
+            ref, to_version, actor=actor, expected_version=expected_version
+        ),
+        as_json,
+    )
