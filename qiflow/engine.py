@@ -32,6 +32,7 @@ from qiflow.exceptions import (
 from qiflow.fields import ProjectFields, clean_fields
 from qiflow.lifecycle import Rules, Work
 from qiflow.plugins import get_plugin_manager
+from qiflow.replay import differences
 from qiflow.snapshots import (
     DIRECTIONS,
     EDITABLE_FIELDS,
@@ -106,7 +107,7 @@ class Engine:
         return self._store.engine.url.render_as_string(hide_password=True)
 
     def _check_schema(self, migrate: bool) -> None:
-        current, head = db.current_revision(self._store.engine), db.head_revision()
+        current, head = self._store.revision(), db.head_revision()
         if current == head:
             return
         if migrate:
@@ -577,14 +578,11 @@ class Engine:
         return self.registry.get(name, version if version is not None else self._latest.get(name))
 
     def verify_audit(self) -> list[audit.Break]:
-        """Recompute every project's hash chain; return the first break of each broken one."""
-        breaks = []
-        with self._store.read() as tx:
-            for project_id, ref, count, head in tx.project_ids():
-                found = audit.verify_project(ref, head, count, tx.events(project_id))
-                if found is not None:
-                    breaks.append(found)
-        return breaks
+        """Check every project's hash chain and that its events replay to its row.
+
+        Returns the first break of each broken project; empty when all verify.
+        """
+        return [found for _ref, found in self.iter_audit() if found is not None]
 
     def iter_audit(self) -> Iterator[tuple[str, audit.Break | None]]:
         """Like :meth:`verify_audit`, one project at a time (for progress reporting)."""
@@ -592,7 +590,20 @@ class Engine:
             projects = tx.project_ids()
         for project_id, ref, count, head in projects:
             with self._store.read() as tx:
-                yield ref, audit.verify_project(ref, head, count, tx.events(project_id))
+                rows = tx.events(project_id)
+                found = audit.verify_project(ref, head, count, rows)
+                if found is None:
+                    row = tx.project(project_id)
+                    assert row is not None
+                    diff = differences(Project.from_row(row), [Event.from_row(r) for r in rows])
+                    if diff:
+                        found = audit.Break(
+                            ref,
+                            None,
+                            None,
+                            f"the project row does not match its events: {'; '.join(diff)}",
+                        )
+            yield ref, found
 
     # plumbing ---------------------------------------------------------------------
     def _row(self, tx: Tx, key: str, *, lock: bool = False) -> dict[str, Any]:
@@ -757,7 +768,7 @@ class Engine:
                         "plugin failed after commit; the change stands",
                         plugin=impl.plugin_name,
                         project=project.ref,
-                        event=event.type,
+                        event_type=event.type,
                         seq=event.seq,
                     )
 

@@ -321,6 +321,13 @@ class Store:
         with self._connect() as conn, conn.begin():
             yield Tx(conn)
 
+    def revision(self) -> str | None:
+        """The database's schema revision (None for an empty database)."""
+        from qiflow.db import current_revision
+
+        with self._connect() as conn:
+            return current_revision(conn)
+
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
         try:

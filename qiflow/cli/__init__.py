@@ -114,9 +114,9 @@ def init(state: Context) -> None:
 
     store = Store(state.database_url)
     try:
-        before = db.current_revision(store.engine)
+        before = store.revision()
         db.upgrade(store.engine)
-        after = db.current_revision(store.engine)
+        after = store.revision()
     finally:
         store.dispose()
     url = store.engine.url.render_as_string(hide_password=True)

@@ -1,0 +1,123 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, each on a fresh database.
+
+PostgreSQL tests run when QIFLOW_TEST_POSTGRES_URL is set (``.ci/run`` sets it), and then
+fail, never skip, if the server cannot be reached. Fresh databases are cheap copies of a
+template migrated once per session (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE``
+on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from qiflow import Engine, ManualClock
+from qiflow.db import upgrade
+from qiflow.store import normalise_url
+
+PG_ENV = "QIFLOW_TEST_POSTGRES_URL"
+BACKENDS = ("sqlite", "postgres")
+
+
+def _pg_admin_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+class PostgresTemplate:
+    """A migrated template database; ``fresh()`` clones it for one test."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(normalise_url(admin_url))
+        self.template = f"qiflow_tpl_{uuid.uuid4().hex[:10]}"
+        self._admin(f'CREATE DATABASE "{self.template}"')
+        engine = create_engine(self.url(self.template))
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+
+    def url(self, database: str) -> str:
+        return self.admin_url.set(database=database).render_as_string(hide_password=False)
+
+    def _admin(self, sql: str) -> None:
+        conninfo = self.admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+    def fresh(self) -> str:
+        name = f"qiflow_t_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def drop(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[PostgresTemplate | None]:
+    url = _pg_admin_url()
+    if url is None:
+        yield None
+        return
+    template = PostgresTemplate(url)  # fails loudly if the server is unreachable
+    yield template
+    template.drop(template.template)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    pg_template: PostgresTemplate | None,
+) -> Iterator[str]:
+    """The URL of a fresh, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "qiflow.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    if pg_template is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+    name = pg_template.fresh()
+    try:
+        yield pg_template.url(name)
+    finally:
+        pg_template.drop(name)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def engine(db_url: str, clock: ManualClock) -> Iterator[Engine]:
+    with Engine(db_url, clock=clock) as built:
+        yield built
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "only-sqlite.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"

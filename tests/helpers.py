@@ -1,0 +1,40 @@
+"""Shared steps for tests: drive a project to a given point of the default lifecycle."""
+
+from __future__ import annotations
+
+from qiflow import Engine, Project
+
+OWNER, SPONSOR = "olivia", "sam"
+
+
+def new_project(engine: Engine, title: str = "Reduce missed doses") -> Project:
+    return engine.create_project(title, actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+
+
+def to_measurement_plan(engine: Engine, project: Project) -> Project:
+    engine.fire(project.ref, "diagnose", actor=OWNER)
+    engine.update_project(
+        project.ref, actor=OWNER, aim="Fewer missed doses", quality_objectives=["Safer medicines"]
+    )
+    return engine.fire(project.ref, "plan_measurement", actor=OWNER)
+
+
+def to_pdsa_testing(engine: Engine, project: Project) -> Project:
+    to_measurement_plan(engine, project)
+    engine.add_measure(
+        project.ref, "Missed doses", kind="outcome", unit="%", direction="decrease", actor=OWNER
+    )
+    engine.add_measure(
+        project.ref,
+        "Clinic time",
+        kind="balancing",
+        unit="minutes",
+        direction="decrease",
+        actor=OWNER,
+    )
+    return engine.fire(project.ref, "start_testing", actor=OWNER)
+
+
+def study_cycle(engine: Engine, project: Project) -> Project:
+    engine.record_pdsa(project.ref, actor=OWNER, plan="Reminders", prediction="Missed doses halve")
+    return engine.record_pdsa(project.ref, actor=OWNER, study="They fell by a third")
