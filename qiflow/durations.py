@@ -9,8 +9,12 @@ from datetime import datetime, timedelta
 
 _PATTERN = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$",
+    re.ASCII,
 )
+
+
+MAX_MONTHS = 1200
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,18 @@ def parse_duration(text: str) -> Duration:
         )
     parts = {key: int(value) for key, value in match.groupdict().items() if value}
     months = parts.get("years", 0) * 12 + parts.get("months", 0)
-    delta = timedelta(
-        weeks=parts.get("weeks", 0),
-        days=parts.get("days", 0),
-        hours=parts.get("hours", 0),
-        minutes=parts.get("minutes", 0),
-        seconds=parts.get("seconds", 0),
-    )
+    try:
+        delta = timedelta(
+            weeks=parts.get("weeks", 0),
+            days=parts.get("days", 0),
+            hours=parts.get("hours", 0),
+            minutes=parts.get("minutes", 0),
+            seconds=parts.get("seconds", 0),
+        )
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long for a review cadence") from None
+    if months > MAX_MONTHS or delta > timedelta(days=MAX_MONTHS * 31):
+        raise ValueError(f"{text!r} is too long for a review cadence (at most 100 years)")
     if months == 0 and delta == timedelta(0):
         raise ValueError(f"{text!r} is a zero duration; a review cadence must be positive")
     return Duration(text=text.strip().upper(), months=months, delta=delta)

@@ -32,7 +32,7 @@ def check_graph(
                     )
                 )
     for state in states:
-        if not state.final and not edges.get(state.name):
+        if not state.final and not edges.get(state.name, set()) - {state.name}:
             problems.append(
                 Problem(
                     path,

@@ -66,7 +66,7 @@ class _Reader:
 
     def text(self, table: Mapping[str, Any], key: str, where: str, required: bool = False) -> str:
         value = table.get(key)
-        if value is None:
+        if value is None or (required and isinstance(value, str) and not value.strip()):
             if required:
                 self.problem(f"{where}{key}", "is required")
             return ""
@@ -144,11 +144,14 @@ class _Reader:
                 continue
             seen.add(name)
             review = None
-            if "review" in table:
+            review_text = self.text(table, "review", where)
+            if review_text:
                 try:
-                    review = parse_duration(self.text(table, "review", where))
+                    review = parse_duration(review_text)
                 except ValueError as exc:
                     self.problem(f"{where}review", str(exc))
+            elif "review" in table and isinstance(table["review"], str):
+                self.problem(f"{where}review", "is empty; give a duration such as 'P14D'")
             final = self.flag(table, "final", where)
             if final and review is not None:
                 self.problem(f"{where}review", "a final state has no review cadence")
@@ -192,13 +195,14 @@ class _Reader:
             if not raw_sources:
                 self.problem(f"{where}source", "is required")
             any_source = ANY in raw_sources
-            if any_source:
-                sources = tuple(sorted(known_states - finals - {dest}))
-            else:
-                sources = raw_sources
-                for source in sources:
-                    if source not in known_states:
-                        self.problem(f"{where}source", f"unknown state {source!r}")
+            for source in raw_sources:
+                if source != ANY and source not in known_states:
+                    self.problem(f"{where}source", f"unknown state {source!r}")
+            if any_source and len(raw_sources) > 1:
+                self.problem(
+                    f"{where}source", "'*' already means every active state; give it alone"
+                )
+            sources = tuple(sorted(known_states - finals - {dest})) if any_source else raw_sources
             for source in sources:
                 if trigger and source in known_states:
                     first = seen.setdefault((trigger, source), index)
