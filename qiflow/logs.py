@@ -13,12 +13,23 @@ from typing import Any, TextIO
 import structlog
 
 
+class _StderrLogger:
+    """Writes each line to whatever ``sys.stderr`` is at that moment (tests swap it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
 def configure_logging(
     *, json: bool | None = None, level: str = "info", stream: TextIO | None = None
 ) -> None:
-    """Send qiflow's logs to ``stream`` (stderr): JSON unless it is a terminal or ``json``."""
-    stream = stream or sys.stderr
-    as_json = json if json is not None else not stream.isatty()
+    """Send qiflow's logs to ``stream`` (default: stderr), as JSON unless it is a terminal.
+
+    ``json`` forces JSON (True) or key-value lines (False).
+    """
+    as_json = json if json is not None else not (stream or sys.stderr).isatty()
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if as_json
@@ -35,6 +46,10 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=(
+            structlog.PrintLoggerFactory(file=stream)
+            if stream is not None
+            else lambda *_args: _StderrLogger()
+        ),
         cache_logger_on_first_use=False,
     )

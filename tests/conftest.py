@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -84,25 +84,37 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(
+def fresh_database(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
     pg_template: PostgresTemplate | None,
-) -> Iterator[str]:
-    """The URL of a fresh, migrated database on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "qiflow.db"
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    if pg_template is None:
+) -> Iterator[Callable[[], str]]:
+    """A factory of fresh, migrated databases on one backend, all dropped after the test."""
+    if request.param == "postgres" and pg_template is None:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
-    name = pg_template.fresh()
-    try:
-        yield pg_template.url(name)
-    finally:
-        pg_template.drop(name)
+    made: list[str] = []
+
+    def make() -> str:
+        if pg_template is None or request.param == "sqlite":
+            path = tmp_path / f"qiflow-{len(made)}.db"
+            shutil.copy(sqlite_template, path)
+            made.append(str(path))
+            return f"sqlite:///{path}"
+        name = pg_template.fresh()
+        made.append(name)
+        return pg_template.url(name)
+
+    yield make
+    if request.param == "postgres" and pg_template is not None:
+        for name in made:
+            pg_template.drop(name)
+
+
+@pytest.fixture
+def db_url(fresh_database: Callable[[], str]) -> str:
+    """The URL of a fresh, migrated database on each backend."""
+    return fresh_database()
 
 
 @pytest.fixture

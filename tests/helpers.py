@@ -38,3 +38,30 @@ def to_pdsa_testing(engine: Engine, project: Project) -> Project:
 def study_cycle(engine: Engine, project: Project) -> Project:
     engine.record_pdsa(project.ref, actor=OWNER, plan="Reminders", prediction="Missed doses halve")
     return engine.record_pdsa(project.ref, actor=OWNER, study="They fell by a third")
+
+
+def drive_to(engine: Engine, state: str) -> Project:
+    """A new project brought to ``state`` of the default workflow by legal steps."""
+    project = new_project(engine)
+    if state == "idea":
+        return project
+    if state == "on_hold":
+        return engine.fire(project.ref, "pause", actor=OWNER)
+    if state == "diagnosis":
+        return engine.fire(project.ref, "diagnose", actor=OWNER)
+    if state == "measurement_plan":
+        return to_measurement_plan(engine, project)
+    project = to_pdsa_testing(engine, project)
+    if state == "pdsa_testing":
+        return project
+    study_cycle(engine, project)
+    if state == "abandoned":
+        return engine.fire(project.ref, "abandon", actor=OWNER, data={"learning": "x"})
+    project = engine.fire(project.ref, "adopt", actor=OWNER)
+    if state == "adopted":
+        return project
+    project = engine.fire(project.ref, "spread", actor=OWNER)
+    if state == "spreading":
+        return project
+    assert state == "sustained", state
+    return engine.fire(project.ref, "sustain", actor=SPONSOR)

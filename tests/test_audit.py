@@ -1,0 +1,96 @@
+"""Tampering with stored events (change, delete, reorder) is caught by ``audit verify``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Connection, create_engine, text
+
+from qiflow import Engine
+from qiflow.cli import main
+from qiflow.store import normalise_url
+from tests.helpers import drive_to, new_project
+
+
+def _populate(engine: Engine) -> tuple[str, list[int]]:
+    new_project(engine, "Bystander")
+    project = drive_to(engine, "adopted")
+    return project.id, [e.seq for e in engine.history(project.ref)]
+
+
+def change_payload(conn: Connection, seqs: list[int]) -> int:
+    conn.execute(
+        text(
+            "UPDATE event SET payload = replace(payload, 'pdsa_testing', 'adopted') "
+            "WHERE seq = :seq"
+        ),
+        {"seq": seqs[6]},
+    )
+    return seqs[6]
+
+
+def change_actor(conn: Connection, seqs: list[int]) -> int:
+    conn.execute(text("UPDATE event SET actor = 'mallory' WHERE seq = :seq"), {"seq": seqs[3]})
+    return seqs[3]
+
+
+def delete_middle(conn: Connection, seqs: list[int]) -> int:
+    conn.execute(text("DELETE FROM event WHERE seq = :seq"), {"seq": seqs[4]})
+    return seqs[5]  # the next row no longer follows its predecessor
+
+
+def delete_last(conn: Connection, seqs: list[int]) -> None:
+    conn.execute(text("DELETE FROM event WHERE seq = :seq"), {"seq": seqs[-1]})
+
+
+def reorder(conn: Connection, seqs: list[int]) -> int:
+    a, b = seqs[2], seqs[3]
+    conn.execute(text("UPDATE event SET pos = -pos WHERE seq IN (:a, :b)"), {"a": a, "b": b})
+    conn.execute(text("UPDATE event SET pos = 3 WHERE seq = :b"), {"b": b})
+    conn.execute(text("UPDATE event SET pos = 4 WHERE seq = :a"), {"a": a})
+    return b
+
+
+def edit_row(conn: Connection, seqs: list[int]) -> None:
+    conn.execute(text("UPDATE project SET state = 'sustained' WHERE ref = 'QI-0002'"))
+
+
+TAMPERING: dict[str, Callable[[Connection, list[int]], int | None]] = {
+    "change payload": change_payload,
+    "change actor": change_actor,
+    "delete middle": delete_middle,
+    "delete last": delete_last,
+    "reorder": reorder,
+    "edit project row": edit_row,
+}
+
+
+def test_untouched_trail_verifies(engine: Engine, db_url: str) -> None:
+    _populate(engine)
+    result = CliRunner().invoke(main, ["--db", db_url, "audit", "verify"])
+    assert result.exit_code == 0
+    assert "ok: 2 project chain(s) verified" in result.output
+
+
+@pytest.mark.parametrize("how", list(TAMPERING))
+def test_tampering_is_caught(engine: Engine, db_url: str, how: str) -> None:
+    _, seqs = _populate(engine)
+    raw = create_engine(normalise_url(db_url))
+    try:
+        with raw.begin() as conn:
+            first_broken = TAMPERING[how](conn, seqs)
+    finally:
+        raw.dispose()
+    result = CliRunner().invoke(main, ["--db", db_url, "audit", "verify", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False
+    [found] = report["breaks"]
+    assert found["project"] == "QI-0002"
+    assert found["seq"] == first_broken
+    text_result = CliRunner().invoke(main, ["--db", db_url, "audit", "verify"])
+    assert text_result.exit_code == 1
+    assert "BROKEN QI-0002" in text_result.output

@@ -1,0 +1,39 @@
+"""The schema the migrations build is the schema the models describe."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from qiflow.db import head_revision
+from qiflow.schema import metadata
+from qiflow.store import Store, normalise_url
+
+
+def test_migrated_schema_matches_models(db_url: str) -> None:
+    engine = create_engine(normalise_url(db_url))
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_database_is_at_head(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        assert store.revision() == head_revision()
+    finally:
+        store.dispose()
+
+
+def test_sqlite_connections_use_wal_and_foreign_keys(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    try:
+        with store.read() as tx:
+            assert tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert tx.conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        store.dispose()
