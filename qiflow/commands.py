@@ -1,0 +1,270 @@
+"""How a command runs: one transaction, an optimistic version check, events, then plugins.
+
+A command is a ``Change``: a function that reads what it needs through the
+transaction and records field changes and events on a :class:`~qiflow.lifecycle.Work`.
+The runner locks the project row, checks the expected version and the
+idempotency key, applies the change and any automatic transitions, appends the
+events to the project's hash chain, and commits. Plugins hear about the events
+only after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pluggy
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from qiflow import audit
+from qiflow.clock import Clock
+from qiflow.exceptions import ConcurrencyConflict, UnknownProject, ValidationError
+from qiflow.lifecycle import Rules, Work
+from qiflow.snapshots import EDITABLE_FIELDS, Project, to_jsonable
+from qiflow.store import Store, Tx
+from qiflow.workflow import Workflow
+from qiflow.workflow.catalog import digest
+
+log = structlog.get_logger("qiflow")
+
+#: A command's effect on one project, applied inside its transaction.
+Change = Callable[[Work, Tx], None]
+
+
+class CommandRunner:
+    """Runs changes against projects, durably and exactly once per idempotency key."""
+
+    def __init__(self, store: Store, rules: Rules, pm: pluggy.PluginManager, clock: Clock) -> None:
+        self.store, self.rules, self.pm, self.clock = store, rules, pm, clock
+
+    def row(self, tx: Tx, key: str, *, lock: bool = False) -> dict[str, Any]:
+        row = tx.project(key, lock=lock)
+        if row is None:
+            raise UnknownProject(key)
+        return dict(row)
+
+    def create(
+        self,
+        definition: Workflow,
+        values: dict[str, Any],
+        *,
+        actor: str,
+        idempotency_key: str | None,
+    ) -> Project:
+        """Insert a project in the workflow's initial state, with its ``project.created``."""
+        _check_actor(actor)
+        now = self.clock.now()
+        try:
+            with self.store.write() as tx:
+                if idempotency_key and (prior := self._prior(tx, idempotency_key, "", "create")):
+                    return prior
+                store_definition(tx, definition, now)
+                number = tx.next_number("project")
+                initial = definition.initial
+                review = initial.review.after(now) if initial.review else None
+                row: dict[str, Any] = {
+                    "id": uuid.uuid4().hex,
+                    "number": number,
+                    "ref": f"QI-{number:04d}",
+                    "workflow": definition.name,
+                    "workflow_version": definition.version,
+                    "state": initial.name,
+                    "previous_state": None,
+                    "version": 1,
+                    "current_cycle": 0,
+                    "next_review_at": review,
+                    "event_count": 0,
+                    "head_hash": audit.GENESIS,
+                    "created_at": now,
+                    "updated_at": now,
+                    **{name: None for name in EDITABLE_FIELDS},
+                    "quality_objectives": [],
+                    "secondary_outcomes": [],
+                    **values,
+                }
+                tx.insert_project(row)
+                payload = {name: row[name] for name in EDITABLE_FIELDS}
+                payload.update(
+                    ref=row["ref"],
+                    workflow=definition.name,
+                    workflow_version=definition.version,
+                    state=initial.name,
+                    next_review_at=review.isoformat() if review else None,
+                )
+                work = Work(values=row)
+                work.emit("project.created", payload)
+                self.rules.fire_automatic(work, tx, now=now)
+                project = self._commit(
+                    tx,
+                    work,
+                    expected=1,
+                    version=1,
+                    actor=actor,
+                    now=now,
+                    idempotency=(idempotency_key, "create"),
+                )
+        except IntegrityError as exc:
+            return self._after_integrity_error(exc, idempotency_key, "create")
+        self._after_commit(project, work, actor=actor, command="create")
+        return project
+
+    def run(
+        self,
+        key: str,
+        command: str,
+        change: Change,
+        *,
+        actor: str,
+        expected_version: int | None,
+        idempotency_key: str | None,
+        trigger: str | None = None,
+    ) -> Project:
+        """Apply ``change`` to project ``key`` in one transaction and return the result."""
+        _check_actor(actor)
+        try:
+            with self.store.write() as tx:
+                row = self.row(tx, key, lock=True)
+                if idempotency_key and (
+                    prior := self._prior(tx, idempotency_key, row["id"], command)
+                ):
+                    return prior
+                if expected_version is not None and row["version"] != expected_version:
+                    raise ConcurrencyConflict(row["ref"], expected_version, row["version"])
+                work = Work(values=row)
+                now = self.clock.now()
+                change(work, tx)
+                self.rules.fire_automatic(work, tx, now=now)
+                project = self._commit(
+                    tx,
+                    work,
+                    expected=row["version"],
+                    version=row["version"] + 1,
+                    actor=actor,
+                    now=now,
+                    idempotency=(idempotency_key, command),
+                )
+        except IntegrityError as exc:
+            return self._after_integrity_error(exc, idempotency_key, command)
+        self._after_commit(project, work, actor=actor, command=command, trigger=trigger)
+        return project
+
+    def _prior(self, tx: Tx, key: str, project_id: str, command: str) -> Project | None:
+        row = tx.idempotent(key)
+        if row is None:
+            return None
+        if row["command"] != command or (project_id and row["project_id"] != project_id):
+            raise ValidationError(
+                f"idempotency key {key!r} was already used for a different "
+                "command; use a new key for each distinct request"
+            )
+        return project_from_json(json.loads(row["result"]))
+
+    def _after_integrity_error(
+        self, exc: IntegrityError, idempotency_key: str | None, command: str
+    ) -> Project:
+        """A concurrent twin with the same idempotency key won the race: return its result."""
+        if idempotency_key:
+            with self.store.read() as tx:
+                if (prior := self._prior(tx, idempotency_key, "", command)) is not None:
+                    return prior
+        raise ValidationError(f"the change conflicts with stored data: {exc.orig}") from exc
+
+    def _commit(
+        self,
+        tx: Tx,
+        work: Work,
+        *,
+        expected: int,
+        version: int,
+        actor: str,
+        now: datetime,
+        idempotency: tuple[str | None, str],
+    ) -> Project:
+        """Append the command's events and update the row if it is still at ``expected``."""
+        if not work.events:
+            return work.project
+        events, head = tx.append_events(
+            work.values["id"],
+            event_count=work.values["event_count"],
+            head_hash=work.values["head_hash"],
+            version=version,
+            actor=actor,
+            at=now,
+            events=work.events,
+        )
+        changes = {
+            **work.changes,
+            "version": version,
+            "updated_at": now,
+            "event_count": work.values["event_count"] + len(events),
+            "head_hash": head,
+        }
+        if not tx.update_project(work.values["id"], expected, changes):
+            current = tx.project(work.values["id"])
+            raise ConcurrencyConflict(
+                work.values["ref"], expected, current["version"] if current else -1
+            )
+        work.values.update(changes)
+        work.committed = events
+        project = work.project
+        key, command = idempotency
+        if key:
+            tx.remember(key, project.id, command, audit.dumps(to_jsonable(project)), now)
+        return project
+
+    def _after_commit(
+        self, project: Project, work: Work, *, actor: str, command: str, trigger: str | None = None
+    ) -> None:
+        log.info(
+            "command",
+            command=command,
+            project=project.ref,
+            trigger=trigger,
+            actor=actor,
+            version=project.version,
+            state=project.state,
+            events=len(work.committed),
+        )
+        hook = self.pm.hook.qiflow_event_committed
+        for impl in hook.get_hookimpls():
+            for event in work.committed:
+                kwargs = {"event": event, "project": project}
+                try:
+                    impl.function(*(kwargs[name] for name in impl.argnames))
+                except Exception:
+                    log.exception(
+                        "plugin failed after commit; the change stands",
+                        plugin=impl.plugin_name,
+                        project=project.ref,
+                        event_type=event.type,
+                        seq=event.seq,
+                    )
+
+
+def store_definition(tx: Tx, workflow: Workflow, now: datetime) -> None:
+    """Keep the workflow version a project uses in the database, once."""
+    if not any(
+        r["name"] == workflow.name and r["version"] == workflow.version
+        for r in tx.stored_workflows()
+    ):
+        tx.store_workflow(
+            workflow.name, workflow.version, digest(workflow.source), workflow.source, now
+        )
+
+
+def project_from_json(data: dict[str, Any]) -> Project:
+    for name in ("next_review_at", "created_at", "updated_at"):
+        if data[name] is not None:
+            data[name] = datetime.fromisoformat(data[name])
+    data["quality_objectives"] = tuple(data["quality_objectives"])
+    data["secondary_outcomes"] = tuple(data["secondary_outcomes"])
+    return Project(**data)
+
+
+def _check_actor(actor: str) -> None:
+    if not actor or not actor.strip():
+        raise ValidationError("every command needs an actor: who is doing this?")
