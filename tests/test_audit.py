@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from qiflow import Engine
 from qiflow.cli import main
@@ -58,6 +59,26 @@ def edit_row(conn: Connection, seqs: list[int]) -> None:
     conn.execute(text("UPDATE project SET state = 'sustained' WHERE ref = 'QI-0002'"))
 
 
+def bypass_append_only(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TRIGGER event_append_only_update"))
+        conn.execute(text("DROP TRIGGER event_append_only_delete"))
+    else:
+        conn.execute(text("ALTER TABLE event DISABLE TRIGGER event_append_only"))
+
+
+@pytest.mark.parametrize("statement", ["UPDATE event SET actor = 'mallory'", "DELETE FROM event"])
+def test_the_database_refuses_to_change_events(engine: Engine, db_url: str, statement: str) -> None:
+    _populate(engine)
+    raw = create_engine(normalise_url(db_url))
+    try:
+        with pytest.raises(DBAPIError, match="append-only"), raw.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        raw.dispose()
+    assert engine.verify_audit() == []
+
+
 TAMPERING: dict[str, Callable[[Connection, list[int]], int | None]] = {
     "change payload": change_payload,
     "change actor": change_actor,
@@ -81,6 +102,7 @@ def test_tampering_is_caught(engine: Engine, db_url: str, how: str) -> None:
     raw = create_engine(normalise_url(db_url))
     try:
         with raw.begin() as conn:
+            bypass_append_only(conn)  # as someone with the rights to alter the schema could
             first_broken = TAMPERING[how](conn, seqs)
     finally:
         raw.dispose()

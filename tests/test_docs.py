@@ -13,14 +13,18 @@ HEADING = re.compile(r"^### `(?P<name>qiflow_\w+)\((?P<args>[^)]*)\)`$", re.MULT
 
 
 def documented() -> dict[str, list[str]]:
-    return {m["name"]: [a.strip() for a in m["args"].split(",") if a.strip()]
-            for m in HEADING.finditer(GUIDE.read_text())}
+    return {
+        m["name"]: [a.strip() for a in m["args"].split(",") if a.strip()]
+        for m in HEADING.finditer(GUIDE.read_text())
+    }
 
 
 def specified() -> dict[str, list[str]]:
-    return {name: list(inspect.signature(function).parameters)
-            for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
-            if name.startswith("qiflow_")}
+    return {
+        name: list(inspect.signature(function).parameters)
+        for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("qiflow_")
+    }
 
 
 def test_every_hook_is_documented_with_its_arguments() -> None:

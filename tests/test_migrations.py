@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 
-from qiflow.db import head_revision
+from qiflow.db import downgrade, head_revision, upgrade
 from qiflow.schema import metadata
 from qiflow.store import Store, normalise_url
 
@@ -37,3 +37,14 @@ def test_sqlite_connections_use_wal_and_foreign_keys(sqlite_url: str) -> None:
             assert tx.conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         store.dispose()
+
+
+def test_downgrade_to_base_and_upgrade_again(db_url: str) -> None:
+    engine = create_engine(normalise_url(db_url))
+    try:
+        downgrade(engine, "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        upgrade(engine)
+        assert "event" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

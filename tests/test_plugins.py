@@ -14,7 +14,7 @@ from qiflow.workflow import load_file
 from qiflow.workflow.catalog import vocabulary
 from tests.helpers import OWNER, SPONSOR
 
-PLUGIN = '''
+PLUGIN = """
 from qiflow import Requirement, hookimpl
 
 
@@ -30,9 +30,9 @@ def qiflow_requirements():
 @hookimpl
 def qiflow_roles():
     return ["ward_manager"]
-'''
+"""
 
-WORKFLOW = '''
+WORKFLOW = """
 name = "ward_project"
 version = 1
 
@@ -59,7 +59,7 @@ requires = ["owner_and_sponsor_set", "team_named"]
 trigger = "finish"
 source = "testing"
 dest = "done"
-'''
+"""
 
 
 @pytest.fixture
@@ -84,28 +84,28 @@ def test_builtins_are_registered_as_plugins() -> None:
     assert [pm.get_name(p) for p in pm.get_plugins()] == list(DEFAULT_PLUGINS)
 
 
-def test_entry_point_plugin_extends_the_vocabulary(installed_plugin: None,
-                                                   tmp_path: Path) -> None:
+def test_entry_point_plugin_extends_the_vocabulary(installed_plugin: None, tmp_path: Path) -> None:
     (tmp_path / "ward.toml").write_text(WORKFLOW)
     pm = get_plugin_manager()
     assert pm.has_plugin("probe")
     workflow, problems = load_file(tmp_path / "ward.toml", vocabulary(pm))
     assert problems == []
     assert workflow is not None
-    without, problems = load_file(tmp_path / "ward.toml",
-                                  vocabulary(get_plugin_manager(allow=[])))
+    without, problems = load_file(tmp_path / "ward.toml", vocabulary(get_plugin_manager(allow=[])))
     assert without is None
     assert {p.key for p in problems} == {"transitions[0].roles", "transitions[0].requires"}
 
 
-def test_entry_point_plugin_guards_a_transition(installed_plugin: None, tmp_path: Path,
-                                                db_url: str) -> None:
+def test_entry_point_plugin_guards_a_transition(
+    installed_plugin: None, tmp_path: Path, db_url: str
+) -> None:
     workflows = tmp_path / "workflows"
     workflows.mkdir()
     (workflows / "ward.toml").write_text(WORKFLOW)
     with Engine(db_url, workflows_dir=workflows, clock=ManualClock()) as engine:
-        project = engine.create_project("Ward", actor=OWNER, owner=OWNER, sponsor=SPONSOR,
-                                        workflow="ward_project")
+        project = engine.create_project(
+            "Ward", actor=OWNER, owner=OWNER, sponsor=SPONSOR, workflow="ward_project"
+        )
         with pytest.raises(GuardFailed, match="no team"):
             engine.fire(project.ref, "start", actor=OWNER)
         engine.update_project(project.ref, actor=OWNER, team="Ward 3")
@@ -115,8 +115,11 @@ def test_entry_point_plugin_guards_a_transition(installed_plugin: None, tmp_path
 def test_importing_qiflow_has_no_side_effects() -> None:
     import subprocess
 
-    code = ("import structlog, qiflow; from structlog._config import _CONFIG;"
-            "print(_CONFIG.is_configured)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import structlog, qiflow; from structlog._config import _CONFIG;"
+        "print(_CONFIG.is_configured)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False"

@@ -1,4 +1,4 @@
-"""initial schema
+"""initial schema: projects, the append-only hash-chained event trail, PDSA, measures
 
 Revision ID: 0001
 Revises:
@@ -149,8 +149,35 @@ def upgrade() -> None:
             "ix_data_point_measure_observed", ["measure_id", "observed_at"], unique=False
         )
 
+    append_only_events()
+
+
+def append_only_events() -> None:
+    """The audit trail is append-only in the database too, not only by convention."""
+    if op.get_bind().dialect.name == "sqlite":
+        for action in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER event_append_only_{action.lower()} BEFORE {action} ON event "
+                "BEGIN SELECT RAISE(ABORT, 'the event table is append-only'); END"
+            )
+    else:
+        op.execute(
+            "CREATE FUNCTION qiflow_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'the event table is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER event_append_only BEFORE UPDATE OR DELETE ON event "
+            "FOR EACH ROW EXECUTE FUNCTION qiflow_event_append_only()"
+        )
+
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER event_append_only_update")
+        op.execute("DROP TRIGGER event_append_only_delete")
+    else:
+        op.execute("DROP TRIGGER event_append_only ON event")
+        op.execute("DROP FUNCTION qiflow_event_append_only()")
     with op.batch_alter_table("data_point", schema=None) as batch_op:
         batch_op.drop_index("ix_data_point_measure_observed")
 
