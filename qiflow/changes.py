@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from qiflow.clock import Clock
 from qiflow.commands import Change, store_definition
 from qiflow.exceptions import ValidationError
 from qiflow.lifecycle import Rules, Work
@@ -44,7 +43,6 @@ def update(rules: Rules, values: Mapping[str, Any]) -> Change:
 
 def fire(
     rules: Rules,
-    clock: Clock,
     trigger: str,
     *,
     actor: str,
@@ -54,7 +52,7 @@ def fire(
     def change(work: Work, tx: Tx) -> None:
         if values:
             apply_fields(rules, work, values)
-        rules.fire(work, tx, trigger, actor=actor, now=clock.now(), data=extra)
+        rules.fire(work, tx, trigger, actor=actor, now=work.now, data=extra)
 
     return change
 
@@ -123,16 +121,14 @@ def record_data_point(measure: str, value: float, when: datetime, note: str | No
     return change
 
 
-def record_review(
-    rules: Rules, clock: Clock, notes: str | None, progress_score: float | None
-) -> Change:
+def record_review(rules: Rules, notes: str | None, progress_score: float | None) -> Change:
     def change(work: Work, tx: Tx) -> None:
         state = rules.workflow(work.project).state(work.values["state"])
         if state.review is None:
             raise ValidationError(
                 f"{work.values['ref']} is {state.name}, a state with no review cadence"
             )
-        due = state.review.after(clock.now())
+        due = state.review.after(work.now)
         work.set(next_review_at=due)
         work.emit(
             "review.recorded",
@@ -142,7 +138,7 @@ def record_review(
     return change
 
 
-def migrate(registry: WorkflowRegistry, clock: Clock, to_version: int) -> Change:
+def migrate(registry: WorkflowRegistry, to_version: int) -> Change:
     def change(work: Work, tx: Tx) -> None:
         current = work.project
         target = registry.get(current.workflow, to_version)
@@ -161,7 +157,7 @@ def migrate(registry: WorkflowRegistry, clock: Clock, to_version: int) -> Change
                 f"state {missing[0]!r} does not exist there; fire a transition to a state "
                 "both versions share first"
             )
-        store_definition(tx, target, clock.now())
+        store_definition(tx, target, work.now)
         work.set(workflow_version=to_version)
         work.emit(
             "project.migrated", {"from_version": current.workflow_version, "to_version": to_version}

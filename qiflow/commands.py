@@ -81,6 +81,9 @@ class CommandRunner:
                     "head_hash": audit.GENESIS,
                     "created_at": now,
                     "updated_at": now,
+                    "state_entered_at": now,
+                    "programme_status": "none",
+                    "escalation_dismissed": None,
                     **{name: None for name in EDITABLE_FIELDS},
                     "quality_objectives": [],
                     "secondary_outcomes": [],
@@ -95,7 +98,7 @@ class CommandRunner:
                     state=initial.name,
                     next_review_at=review.isoformat() if review else None,
                 )
-                work = Work(values=row)
+                work = Work(values=row, now=now)
                 work.emit("project.created", payload)
                 self.rules.fire_automatic(work, tx, now=now)
                 project = self._commit(
@@ -134,8 +137,8 @@ class CommandRunner:
                     return prior
                 if expected_version is not None and row["version"] != expected_version:
                     raise ConcurrencyConflict(row["ref"], expected_version, row["version"])
-                work = Work(values=row)
                 now = self.clock.now()
+                work = Work(values=row, now=now)
                 change(work, tx)
                 self.rules.fire_automatic(work, tx, now=now)
                 project = self._commit(
@@ -257,7 +260,7 @@ def store_definition(tx: Tx, workflow: Workflow, now: datetime) -> None:
 
 
 def project_from_json(data: dict[str, Any]) -> Project:
-    for name in ("next_review_at", "created_at", "updated_at"):
+    for name in ("next_review_at", "created_at", "updated_at", "state_entered_at"):
         if data[name] is not None:
             data[name] = datetime.fromisoformat(data[name])
     data["quality_objectives"] = tuple(data["quality_objectives"])

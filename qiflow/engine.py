@@ -200,9 +200,7 @@ class Engine:
             audit.dumps(extra)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"data must be JSON-serialisable: {exc}") from exc
-        change = changes.fire(
-            self._rules, self.clock, trigger, actor=actor, values=values, extra=extra
-        )
+        change = changes.fire(self._rules, trigger, actor=actor, values=values, extra=extra)
         return self._runner.run(
             project,
             f"fire:{trigger}",
@@ -325,7 +323,7 @@ class Engine:
             not 0.5 <= progress_score <= 5.0 or (progress_score * 2) % 1
         ):
             raise ValidationError("progress_score is the IHI scale: 0.5 to 5.0 in steps of 0.5")
-        change = changes.record_review(self._rules, self.clock, notes, progress_score)
+        change = changes.record_review(self._rules, notes, progress_score)
         return self._runner.run(
             project,
             "review",
@@ -344,7 +342,7 @@ class Engine:
         expected_version: int | None = None,
     ) -> Project:
         """Move a project to another version of its workflow, if its state exists there."""
-        change = changes.migrate(self.registry, self.clock, to_version)
+        change = changes.migrate(self.registry, to_version)
         return self._runner.run(
             project,
             "migrate",

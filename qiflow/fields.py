@@ -23,6 +23,8 @@ class ProjectFields(TypedDict, total=False):
     expected_saving: int | None
     scale: str | None
     learning: str | None
+    lead_executive_sponsor: str | None
+    qi_sponsor: str | None
 
 
 def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class Work:
     """A project row being changed by one command."""
 
     values: dict[str, Any]
+    now: datetime
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
     committed: list[Event] = field(default_factory=list)
@@ -171,7 +172,12 @@ class Rules:
             payload.update(extra)
         review = workflow.state(dest).review
         next_review = review.after(now) if review else None
-        work.set(state=dest, previous_state=project.state, next_review_at=next_review)
+        work.set(
+            state=dest,
+            previous_state=project.state,
+            next_review_at=next_review,
+            state_entered_at=now,
+        )
         payload["cycle"] = work.values["current_cycle"]
         payload["next_review_at"] = next_review.isoformat() if next_review else None
         if automatic:

@@ -26,6 +26,8 @@ REPLAYED_FIELDS: tuple[str, ...] = (
     "next_review_at",
     "created_at",
     "updated_at",
+    "programme_status",
+    "state_entered_at",
 )
 
 
@@ -50,6 +52,8 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                     current_cycle=0,
                     next_review_at=_when(p["next_review_at"]),
                     created_at=event.created_at,
+                    state_entered_at=event.created_at,
+                    programme_status="none",
                 )
             case "project.updated":
                 state.update(p["changes"])
@@ -59,11 +63,14 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                     previous_state=p["from"],
                     current_cycle=p["cycle"],
                     next_review_at=_when(p["next_review_at"]),
+                    state_entered_at=event.created_at,
                 )
             case "review.recorded":
                 state["next_review_at"] = _when(p["next_review_at"])
             case "project.migrated":
                 state["workflow_version"] = p["to_version"]
+            case "programme.candidate" | "programme.granted" | "programme.deescalated":
+                state["programme_status"] = p["status"]
         state["version"] = event.version
         state["updated_at"] = event.created_at
     for name in LIST_FIELDS:

@@ -40,6 +40,13 @@ class ProjectRow(SQLModel, table=True):
     scale: str | None = Field(default=None, max_length=40)
     learning: str | None = Field(default=None, sa_column=Column(Text))
     current_cycle: int = 0
+    lead_executive_sponsor: str | None = Field(default=None, max_length=200)
+    qi_sponsor: str | None = Field(default=None, max_length=200)
+    programme_status: str = Field(
+        default="none", max_length=20, index=True, sa_column_kwargs={"server_default": "none"}
+    )
+    escalation_dismissed: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    state_entered_at: datetime | None = None
     next_review_at: datetime | None = Field(default=None, index=True)
     event_count: int = 0
     head_hash: str = Field(max_length=64)
@@ -129,6 +136,59 @@ class DataPointRow(SQLModel, table=True):
     observed_at: datetime
     value: float
     note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class PersonRow(SQLModel, table=True):
+    """The built-in staff directory (``qiflow people import``); a plugin may replace it."""
+
+    __tablename__ = "person"
+
+    id: str = Field(primary_key=True, max_length=200)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    directorate: str | None = Field(default=None, max_length=200)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    deputy_for: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    updated_at: datetime
+
+
+class SignoffRow(SQLModel, table=True):
+    """One request for a gate's approval (a round); a resubmission is a new round."""
+
+    __tablename__ = "signoff"
+    __table_args__ = (UniqueConstraint("project_id", "gate", "round", name="uq_signoff_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: str = Field(foreign_key="project.id", max_length=32)
+    gate: str = Field(max_length=100)
+    round: int
+    stage: str = Field(max_length=200)
+    status: str = Field(max_length=20)
+    form: str = Field(sa_column=Column(Text, nullable=False))
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    mode: str = Field(max_length=10)
+    valid_for: str | None = Field(default=None, max_length=40)
+    requested_by: str = Field(max_length=200)
+    requested_at: datetime
+    decided_at: datetime | None = None
+    valid_until: datetime | None = Field(default=None, index=True)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SignoffDecisionRow(SQLModel, table=True):
+    __tablename__ = "signoff_decision"
+    __table_args__ = (UniqueConstraint("signoff_id", "role", name="uq_decision_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    signoff_id: int = Field(foreign_key="signoff.id")
+    role: str = Field(max_length=100)
+    approver: str = Field(max_length=200)
+    delegated_by: str | None = Field(default=None, max_length=200)
+    decision: str = Field(max_length=10)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    decided_at: datetime
 
 
 metadata = SQLModel.metadata

@@ -24,7 +24,10 @@ EDITABLE_FIELDS: tuple[str, ...] = (
     "expected_saving",
     "scale",
     "learning",
+    "lead_executive_sponsor",
+    "qi_sponsor",
 )
+PROGRAMME_STATUSES = ("none", "candidate", "programme")
 LIST_FIELDS = frozenset({"quality_objectives", "secondary_outcomes"})
 SCALES = ("team", "service", "directorate", "multi_directorate", "trust_wide", "system")
 MEASURE_KINDS = ("outcome", "process", "balancing")
@@ -76,6 +79,10 @@ class Project:
     scale: str | None
     learning: str | None
     current_cycle: int
+    lead_executive_sponsor: str | None
+    qi_sponsor: str | None
+    programme_status: str
+    state_entered_at: datetime
     next_review_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -103,6 +110,10 @@ class Project:
             scale=row["scale"],
             learning=row["learning"],
             current_cycle=row["current_cycle"],
+            lead_executive_sponsor=row["lead_executive_sponsor"],
+            qi_sponsor=row["qi_sponsor"],
+            programme_status=row["programme_status"],
+            state_entered_at=ensure_utc(row["state_entered_at"] or row["created_at"]),
             next_review_at=_utc(row["next_review_at"]),
             created_at=ensure_utc(row["created_at"]),
             updated_at=ensure_utc(row["updated_at"]),

@@ -50,6 +50,8 @@ def field_options(function: F) -> F:
         ),
         click.option("--scale", type=click.Choice(SCALES)),
         click.option("--learning", help="What the project learned (required to abandon)."),
+        click.option("--lead-executive-sponsor", help="For programme projects (a person's id)."),
+        click.option("--qi-sponsor", help="For programme projects (a person's id)."),
     ]
     for option in reversed(options):
         function = option(function)
