@@ -9,6 +9,7 @@ with SQLITE_BUSY without waiting). On PostgreSQL the project row is locked with
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -43,6 +55,29 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=30000",
 )
 _WRITE = "qiflow_write"
+
+# The statements on every command's path are built once: building a statement and its
+# cache key costs more than running it on SQLite.
+_BY_KEY = {False: PROJECT.c.id, True: PROJECT.c.ref}
+_PROJECT_BY = {
+    (by_ref, False): select(PROJECT).where(_BY_KEY[by_ref] == bindparam("key"))
+    for by_ref in (False, True)
+} | {
+    (by_ref, True): select(PROJECT).where(_BY_KEY[by_ref] == bindparam("key")).with_for_update()
+    for by_ref in (False, True)
+}
+_INSERT_EVENT = insert(EVENT).returning(EVENT.c.seq)
+_INSERT_EVENTS = insert(EVENT).returning(EVENT.c.seq, sort_by_parameter_order=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _project_update(columns: tuple[str, ...]) -> Update:
+    """``UPDATE project SET <columns> WHERE id = :_id AND version = :_expected``."""
+    return (
+        update(PROJECT)
+        .where(PROJECT.c.id == bindparam("_id"), PROJECT.c.version == bindparam("_expected"))
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def normalise_url(url: str) -> str:
@@ -88,11 +123,9 @@ class Tx:
 
     # projects -----------------------------------------------------------------
     def project(self, key: str, *, lock: bool = False) -> RowMapping | None:
-        column = PROJECT.c.ref if key.upper().startswith("QI-") else PROJECT.c.id
-        stmt = select(PROJECT).where(column == (key.upper() if column is PROJECT.c.ref else key))
-        if lock and self.postgres:
-            stmt = stmt.with_for_update()
-        return self.conn.execute(stmt).mappings().first()
+        by_ref = key.upper().startswith("QI-")
+        stmt = _PROJECT_BY[by_ref, lock and self.postgres]
+        return self.conn.execute(stmt, {"key": key.upper() if by_ref else key}).mappings().first()
 
     def next_number(self, name: str) -> int:
         """Increment a named counter under its row lock and return the new value."""
@@ -115,12 +148,8 @@ class Tx:
         self, project_id: str, expected_version: int, values: Mapping[str, Any]
     ) -> bool:
         """The optimistic version check: update only if the version is still the one read."""
-        stmt = (
-            update(PROJECT)
-            .where(PROJECT.c.id == project_id, PROJECT.c.version == expected_version)
-            .values(**values)
-        )
-        return self.conn.execute(stmt).rowcount == 1
+        params = {**values, "_id": project_id, "_expected": expected_version}
+        return self.conn.execute(_project_update(tuple(sorted(values))), params).rowcount == 1
 
     def projects(
         self,
@@ -200,8 +229,10 @@ class Tx:
             head_hash = digest
         if not rows:
             return [], head_hash
-        stmt = insert(EVENT).returning(EVENT.c.seq, sort_by_parameter_order=True)
-        seqs = self.conn.execute(stmt, rows).scalars().all()
+        if len(rows) == 1:
+            seqs = [self.conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
+        else:
+            seqs = list(self.conn.execute(_INSERT_EVENTS, rows).scalars().all())
         return [
             Event.from_row({**row, "seq": seq}) for row, seq in zip(rows, seqs, strict=True)
         ], head_hash
