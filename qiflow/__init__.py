@@ -17,21 +17,26 @@ from qiflow.exceptions import (
     WorkflowDefinitionError,
 )
 from qiflow.fields import ProjectFields
+from qiflow.gates import Approval, BaseGate, GateType, Signoff
+from qiflow.people import Directory, Person
 from qiflow.plugins import get_plugin_manager, hookimpl
-from qiflow.requirements import Gate, GuardContext, Requirement
+from qiflow.requirements import GuardContext, Requirement
 from qiflow.snapshots import DataPoint, Event, Measure, PdsaCycle, Project, TriggerOption
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "Approval",
+    "BaseGate",
     "Clock",
     "ConcurrencyConflict",
     "DataPoint",
     "DatabaseError",
+    "Directory",
     "Engine",
     "Event",
-    "Gate",
+    "GateType",
     "GuardContext",
     "GuardFailed",
     "InvalidTransition",
@@ -39,10 +44,12 @@ __all__ = [
     "Measure",
     "PdsaCycle",
     "PermissionDenied",
+    "Person",
     "Project",
     "ProjectFields",
     "QiflowError",
     "Requirement",
+    "Signoff",
     "SystemClock",
     "TriggerOption",
     "UnknownProject",

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from qiflow import escalation, gates
 from qiflow.commands import Change, store_definition
-from qiflow.exceptions import ValidationError
+from qiflow.exceptions import GuardFailed, PermissionDenied, ValidationError
 from qiflow.lifecycle import Rules, Work
 from qiflow.store import Tx
 from qiflow.workflow import WorkflowRegistry
@@ -52,7 +53,7 @@ def fire(
     def change(work: Work, tx: Tx) -> None:
         if values:
             apply_fields(rules, work, values)
-        rules.fire(work, tx, trigger, actor=actor, now=work.now, data=extra)
+        rules.fire(work, tx, trigger, actor=actor, data=extra)
 
     return change
 
@@ -164,3 +165,140 @@ def migrate(registry: WorkflowRegistry, to_version: int) -> Change:
         )
 
     return change
+
+
+def request_signoff(rules: Rules, gate: str, form: Mapping[str, Any], actor: str) -> Change:
+    def change(work: Work, tx: Tx) -> None:
+        gate_type = _gate(rules, gate)
+        ctx = rules.context(work.project, tx, actor, work.now)
+        values, approval = gates.request(tx, ctx, gate_type, form, actor=actor)
+        work.emit(
+            "signoff.requested",
+            {
+                "gate": gate,
+                "round": values["round"],
+                "stage": approval.stage,
+                "roles": list(approval.roles),
+                "mode": approval.mode,
+                "valid_for": values["valid_for"],
+                "summary": dict(approval.summary),
+            },
+        )
+
+    return change
+
+
+def decide_signoff(
+    rules: Rules,
+    gate: str,
+    *,
+    actor: str,
+    approve: bool,
+    role: str | None,
+    on_behalf_of: str | None,
+    comment: str | None,
+) -> Change:
+    def change(work: Work, tx: Tx) -> None:
+        gate_type = _gate(rules, gate)
+        ctx = rules.context(work.project, tx, actor, work.now)
+        verdict = gates.decide(
+            tx,
+            ctx,
+            gate_type,
+            actor=actor,
+            approve=approve,
+            role=role,
+            on_behalf_of=on_behalf_of,
+            comment=comment,
+        )
+        for type_, payload in verdict.events:
+            work.emit(type_, payload)
+        work.refusal = verdict.refusal
+
+    return change
+
+
+def expire_signoff(rules: Rules, gate: str) -> Change:
+    def change(work: Work, tx: Tx) -> None:
+        latest = gates.current(gates.load_signoffs(tx, work.values["id"], gate))
+        if latest is None or latest.status != gates.PASSED or not latest.expired(work.now):
+            return
+        tx.update_signoff(latest.id, {"status": gates.EXPIRED})
+        work.emit(
+            "gate.expired",
+            {
+                "gate": gate,
+                "round": latest.round,
+                "stage": latest.stage,
+                "valid_until": latest.valid_until.isoformat() if latest.valid_until else None,
+            },
+        )
+
+    return change
+
+
+def escalate(rules: Rules, actor: str) -> Change:
+    """Nomination by the transformation team; grants programme status when every condition holds."""
+
+    def change(work: Work, tx: Tx) -> None:
+        project = work.project
+        _require_role(rules, work, tx, actor, "transformation_team", "nominate projects")
+        if project.programme_status == "programme":
+            raise ValidationError(f"{project.ref} already has programme status")
+        if project.programme_status == "none":
+            work.set(programme_status="candidate")
+            work.emit(
+                "programme.candidate",
+                {
+                    "status": "candidate",
+                    "rules": [escalation.NOMINATED],
+                    "reasons": [f"nominated by {actor}"],
+                },
+            )
+            return
+        gate = rules.workflow(project).escalation.get("qeia_gate", "qeia")
+        latest = gates.current(gates.load_signoffs(tx, project.id, gate))
+        missing = escalation.grant_if_due(work, latest)
+        if missing:
+            raise GuardFailed(
+                project.ref, "escalate", [f"programme status is withheld: {m}" for m in missing]
+            )
+
+    return change
+
+
+def deescalate(rules: Rules, actor: str, reason: str) -> Change:
+    def change(work: Work, tx: Tx) -> None:
+        project = work.project
+        _require_role(rules, work, tx, actor, "transformation_team", "de-escalate projects")
+        if project.programme_status == "none":
+            raise ValidationError(f"{project.ref} is neither a candidate nor a programme project")
+        config = rules.workflow(project).escalation
+        gate = config.get("qeia_gate", "qeia")
+        latest = gates.current(gates.load_signoffs(tx, project.id, gate))
+        top = latest.summary.get("max_score") if latest is not None else None
+        meets = escalation.rule_reasons(project, config, top, 15)
+        work.set(programme_status="none", escalation_dismissed=sorted(meets))
+        work.emit(
+            "programme.deescalated",
+            {"status": "none", "reason": reason, "from": project.programme_status},
+        )
+
+    return change
+
+
+def _gate(rules: Rules, name: str) -> gates.GateType:
+    try:
+        return rules.gates[name]
+    except KeyError:
+        raise ValidationError(
+            f"no gate {name!r}; registered: {', '.join(sorted(rules.gates)) or 'none'}"
+        ) from None
+
+
+def _require_role(rules: Rules, work: Work, tx: Tx, actor: str, role: str, what: str) -> None:
+    ctx = rules.context(work.project, tx, actor, work.now)
+    if role not in ctx.roles_of(actor):
+        raise PermissionDenied(
+            f"{work.values['ref']}: only the {role} may {what}; {actor!r} is not in it"
+        )

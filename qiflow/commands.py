@@ -100,7 +100,7 @@ class CommandRunner:
                 )
                 work = Work(values=row, now=now)
                 work.emit("project.created", payload)
-                self.rules.fire_automatic(work, tx, now=now)
+                self.rules.settle(work, tx)
                 project = self._commit(
                     tx,
                     work,
@@ -140,7 +140,7 @@ class CommandRunner:
                 now = self.clock.now()
                 work = Work(values=row, now=now)
                 change(work, tx)
-                self.rules.fire_automatic(work, tx, now=now)
+                self.rules.settle(work, tx)
                 project = self._commit(
                     tx,
                     work,
@@ -153,6 +153,8 @@ class CommandRunner:
         except IntegrityError as exc:
             return self._after_integrity_error(exc, idempotency_key, command)
         self._after_commit(project, work, actor=actor, command=command, trigger=trigger)
+        if work.refusal is not None:
+            raise work.refusal
         return project
 
     def _prior(self, tx: Tx, key: str, project_id: str, command: str) -> Project | None:

@@ -9,25 +9,68 @@ from datetime import timedelta
 from importlib import resources
 from typing import Any
 
+from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
 from qiflow.clock import ManualClock, SystemClock
 from qiflow.engine import Engine
 from qiflow.exceptions import QiflowError
+from qiflow.people import Person
 from qiflow.snapshots import EDITABLE_FIELDS, Project
 
 Echo = Callable[[str], None]
 
 
-def load_portfolio() -> list[dict[str, Any]]:
+def _data() -> dict[str, Any]:
     text = resources.files("qiflow.data").joinpath("demo_portfolio.toml").read_text("utf-8")
-    projects: list[dict[str, Any]] = tomllib.loads(text)["projects"]
+    return tomllib.loads(text)
+
+
+def load_portfolio() -> list[dict[str, Any]]:
+    projects: list[dict[str, Any]] = _data()["projects"]
     return projects
 
 
+def load_people() -> list[Person]:
+    return [
+        Person(
+            id=p["id"],
+            name=p["name"],
+            roles=tuple(p.get("roles", ())),
+            directorate=p.get("directorate"),
+            deputy_for=tuple(p.get("deputy_for", ())),
+        )
+        for p in _data()["people"]
+    ]
+
+
+def qeia_form(step: Mapping[str, Any]) -> dict[str, Any]:
+    impact, likelihood = step.get("impact", 2), step.get("likelihood", 2)
+    form: dict[str, Any] = {
+        "scores": {domain: {"impact": impact, "likelihood": likelihood} for domain in QEIA_DOMAINS}
+    }
+    if "full_assessment" in step:
+        form["full_assessment"] = step["full_assessment"]
+    return form
+
+
 def run_step(engine: Engine, project: Project, step: Mapping[str, Any]) -> Project:
-    """Run one scripted step as the project's owner."""
+    """Run one scripted step as the project's owner (or as ``by``)."""
     actor = project.owner or "demo"
-    args = {k: v for k, v in step.items() if k not in ("do", "expect")}
+    args = {k: v for k, v in step.items() if k not in ("do", "expect", "by")}
+    decider = step.get("by") or project.sponsor or "demo"
     match step["do"]:
+        case "qeia":
+            return engine.request_signoff(project.ref, "qeia", qeia_form(step), actor=actor)
+        case "approve" | "reject":
+            return engine.decide_signoff(
+                project.ref,
+                "qeia",
+                actor=decider,
+                approve=step["do"] == "approve",
+                on_behalf_of=args.get("on_behalf_of"),
+                comment=args.get("comment"),
+            )
+        case "escalate":
+            return engine.escalate(project.ref, actor=decider)
         case "fire":
             trigger = args.pop("trigger")
             return engine.fire(project.ref, trigger, actor=actor, data=args)
@@ -47,8 +90,30 @@ def run_step(engine: Engine, project: Project, step: Mapping[str, Any]) -> Proje
     raise ValueError(f"unknown demo step {step['do']!r}")
 
 
-def describe(step: Mapping[str, Any], before: Project, after: Project) -> str:
+def describe(engine: Engine, step: Mapping[str, Any], before: Project, after: Project) -> str:
+    programme = (
+        "; programme status: " + after.programme_status
+        if after.programme_status != before.programme_status
+        else ""
+    )
+    return _describe(engine, step, before, after) + programme
+
+
+def _describe(engine: Engine, step: Mapping[str, Any], before: Project, after: Project) -> str:
     match step["do"]:
+        case "qeia" | "approve" | "reject":
+            latest = engine.signoffs(after.ref, "qeia")[-1]
+            if step["do"] == "qeia":
+                return (
+                    f"{latest.stage} submitted (risk {latest.summary['risk']}); awaiting "
+                    f"{(' and ' if latest.mode == 'all' else ' or ').join(latest.roles)}"
+                )
+            deputy = f" for {step['on_behalf_of']}" if "on_behalf_of" in step else ""
+            verb = {"approve": "approved", "reject": "rejected"}[step["do"]]
+            by = step.get("by") or before.sponsor
+            return f"{latest.stage} {verb} by {by}{deputy}: now {latest.status}"
+        case "escalate":
+            return f"nominated for programme status by {step['by']}"
         case "fire":
             cycle = f" (PDSA cycle {after.current_cycle})" if after.current_cycle else ""
             return f"{step['trigger']}: {before.state} -> {after.state}{cycle}"
@@ -73,6 +138,12 @@ def run_demo(
 ) -> dict[str, Any]:
     """Create every project in the portfolio and run its steps, a simulated day apart."""
     portfolio = load_portfolio() if portfolio is None else portfolio
+    people = load_people()
+    engine.import_people(people, actor="demo")
+    echo(
+        f"Imported {len(people)} people (sponsors, QI lead, Medical Director, Directors of "
+        "Nursing, transformation team)."
+    )
     echo(f"Seeding {len(portfolio)} QI projects and walking them through the lifecycle.\n")
     refused = 0
     for entry in portfolio:
@@ -80,7 +151,12 @@ def run_demo(
         project = engine.create_project(entry["title"], actor=entry["owner"], **fields)
         steps = entry.get("steps", [])
         if steps:
-            echo(f"{project.ref} {project.title}")
+            note = (
+                f" [candidate for programme status: {project.scale}]"
+                if project.programme_status == "candidate"
+                else ""
+            )
+            echo(f"{project.ref} {project.title}{note}")
         for step in steps:
             clock.advance(STEP)
             try:
@@ -91,7 +167,7 @@ def run_demo(
                 refused += 1
                 echo(f"    refused, as the rules require: {exc}")
                 continue
-            echo(f"    {describe(step, project, after)}")
+            echo(f"    {describe(engine, step, project, after)}")
             project = after
         clock.advance(STEP)
     return {"projects": len(portfolio), "refused": refused}
@@ -103,6 +179,14 @@ def summarise(engine: Engine, echo: Echo) -> None:
     echo("\nPortfolio by state:")
     for state, count in sorted(counts.items(), key=lambda item: -item[1]):
         echo(f"    {state:18}{count}")
+    board = engine.projects(programme="programme")
+    candidates = engine.projects(programme="candidate")
+    echo(
+        f"\nTransformation Programme Board: {len(board)} programme project(s), "
+        f"{len(candidates)} candidate(s)"
+    )
+    for project in board + candidates:
+        echo(f"    {project.ref} {project.programme_status:10} {project.title}")
     overdue = engine.projects(overdue=True)
     echo(f"\n{len(overdue)} project(s) overdue for review{', e.g.:' if overdue else '.'}")
     for project in overdue[:5]:

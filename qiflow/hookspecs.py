@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from qiflow.requirements import Gate, Requirement
+    from qiflow.gates import GateType
+    from qiflow.people import Directory
+    from qiflow.requirements import Requirement
     from qiflow.snapshots import Event, Project
 
 hookspec = pluggy.HookspecMarker("qiflow")
@@ -27,10 +29,18 @@ def qiflow_requirements() -> Mapping[str, Requirement]:  # type: ignore[empty-bo
 
 
 @hookspec
-def qiflow_gates() -> Mapping[str, Gate]:  # type: ignore[empty-body]
-    """Register gate types that workflow files name in ``gates``.
+def qiflow_gates() -> Mapping[str, GateType]:  # type: ignore[empty-body]
+    """Register gate types (approval steps) that workflow files name in ``gates``.
 
-    Return a mapping of name to an object implementing :class:`qiflow.Gate`.
+    Return a mapping of name to a gate type; subclass :class:`qiflow.BaseGate`.
+    """
+
+
+@hookspec(firstresult=True)
+def qiflow_directory() -> Directory | None:
+    """Return a staff directory to use instead of the database's ``person`` table.
+
+    The first plugin that returns one wins; return None to leave the choice to others.
     """
 
 

@@ -16,8 +16,11 @@ from typing import Any
 
 import pluggy
 
+from qiflow import escalation
 from qiflow.exceptions import GuardFailed, InvalidTransition, PermissionDenied
-from qiflow.requirements import Gate, GuardContext, Requirement
+from qiflow.gates import GateType, awaiting
+from qiflow.people import DatabaseDirectory, Directory
+from qiflow.requirements import GuardContext, Requirement
 from qiflow.snapshots import Event, Project, TriggerOption
 from qiflow.store import NewEvent, Tx
 from qiflow.workflow import PREVIOUS, TransitionDef, Workflow, WorkflowRegistry
@@ -35,6 +38,8 @@ class Work:
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
     committed: list[Event] = field(default_factory=list)
+    #: A refusal to raise once the command's events (which record it) are committed.
+    refusal: Exception | None = None
 
     @property
     def project(self) -> Project:
@@ -77,18 +82,39 @@ class Rules:
         self.requirements: dict[str, Requirement] = {}
         for found in pm.hook.qiflow_requirements():
             self.requirements.update(found)
-        self.gates: dict[str, Gate] = {}
+        self.gates: dict[str, GateType] = {}
         for found in pm.hook.qiflow_gates():
             self.gates.update(found)
+        self.plugin_directory: Directory | None = pm.hook.qiflow_directory()
 
     def workflow(self, project: Project) -> Workflow:
         return self.registry.get(project.workflow, project.workflow_version)
 
-    def roles_of(self, project: Project, actor: str) -> set[str]:
+    def directory(self, tx: Tx) -> Directory:
+        """A plugin's staff directory if one is installed, else the database's."""
+        return self.plugin_directory or DatabaseDirectory(tx)
+
+    def roles_of(self, project: Project, person: str, directory: Directory) -> set[str]:
+        """Roles from plugins (owner and sponsor, built in) and from the directory."""
         roles: set[str] = set()
-        for found in self.pm.hook.qiflow_actor_roles(project=project, actor=actor):
+        for found in self.pm.hook.qiflow_actor_roles(project=project, actor=person):
             roles.update(found)
+        record = directory.person(person)
+        if record is not None and record.active:
+            roles.update(record.roles)
         return roles
+
+    def context(self, project: Project, tx: Tx, actor: str | None, now: datetime) -> GuardContext:
+        directory = self.directory(tx)
+        return GuardContext(
+            project,
+            tx,
+            actor,
+            now=now,
+            workflow=self.workflow(project),
+            roles_of=lambda person: self.roles_of(project, person, directory),
+            person=directory.person,
+        )
 
     def unmet(
         self, transition: TransitionDef, ctx: GuardContext, actor: str | None
@@ -96,7 +122,7 @@ class Rules:
         """(permission reasons, requirement and gate reasons) for firing ``transition``."""
         denied: list[str] = []
         if actor is not None and actor != SYSTEM and transition.roles:
-            held = self.roles_of(ctx.project, actor)
+            held = ctx.roles_of(actor)
             if not held.intersection(transition.roles):
                 denied.append(
                     f"{actor!r} holds none of the roles allowed to "
@@ -106,16 +132,18 @@ class Rules:
         for name in transition.requires:
             reasons.extend(self.requirements[name].check(ctx))
         for name in transition.gates:
-            reasons.extend(f"{name}: {what}" for what in self.gates[name].awaiting(ctx))
+            reasons.extend(awaiting(self.gates[name], ctx, transition.trigger))
         return denied, reasons
 
     def destination(self, workflow: Workflow, project: Project, trigger: str) -> str | None:
         machine = self.registry.machine(workflow.name, workflow.version)
         return machine.step(project.state, trigger, project.previous_state)
 
-    def options(self, project: Project, tx: Tx, actor: str | None) -> list[TriggerOption]:
+    def options(
+        self, project: Project, tx: Tx, actor: str | None, now: datetime
+    ) -> list[TriggerOption]:
         workflow = self.workflow(project)
-        ctx = GuardContext(project, tx, actor)
+        ctx = self.context(project, tx, actor, now)
         result = []
         for trigger in workflow.triggers_from(project.state):
             transition = workflow.transition(project.state, trigger)
@@ -141,11 +169,11 @@ class Rules:
         trigger: str,
         *,
         actor: str,
-        now: datetime,
         data: Mapping[str, Any] | None = None,
         automatic: bool = False,
     ) -> None:
         """Apply ``trigger`` to the working project, or raise why it cannot fire."""
+        now = work.now
         project = work.project
         workflow = self.workflow(project)
         transition = workflow.transition(project.state, trigger)
@@ -153,7 +181,7 @@ class Rules:
             raise InvalidTransition(
                 project.ref, project.state, trigger, workflow.triggers_from(project.state)
             )
-        denied, reasons = self.unmet(transition, GuardContext(project, tx, actor), actor)
+        denied, reasons = self.unmet(transition, self.context(project, tx, actor, now), actor)
         if denied:
             raise PermissionDenied(f"{project.ref}: {'; '.join(denied)}")
         if reasons:
@@ -186,9 +214,14 @@ class Rules:
             payload["data"] = dict(data)
         work.emit("project.transitioned", payload)
 
-    def fire_automatic(self, work: Work, tx: Tx, *, now: datetime, start: int = 0) -> None:
+    def settle(self, work: Work, tx: Tx) -> None:
+        """After a command's own change: automatic transitions, then escalation rules."""
+        self.fire_automatic(work, tx)
+        escalation.evaluate(self, work, tx)
+
+    def fire_automatic(self, work: Work, tx: Tx) -> None:
         """Fire transitions whose ``on`` event was produced, until none applies."""
-        index = start
+        index = 0
         for _ in range(MAX_AUTOMATIC_STEPS):
             if index >= len(work.events):
                 return
@@ -197,20 +230,21 @@ class Rules:
             project = work.project
             workflow = self.workflow(project)
             for transition in workflow.transitions_from(project.state):
-                if transition.on in keys and self._may_fire(transition, project, tx):
+                if transition.on in keys and self._may_fire(transition, work, tx):
                     self.fire(
                         work,
                         tx,
                         transition.trigger,
                         actor=SYSTEM,
-                        now=now,
                         data={"on": transition.on},
                         automatic=True,
                     )
                     break
 
-    def _may_fire(self, transition: TransitionDef, project: Project, tx: Tx) -> bool:
-        denied, reasons = self.unmet(transition, GuardContext(project, tx, SYSTEM), SYSTEM)
+    def _may_fire(self, transition: TransitionDef, work: Work, tx: Tx) -> bool:
+        project = work.project
+        ctx = self.context(project, tx, SYSTEM, work.now)
+        denied, reasons = self.unmet(transition, ctx, SYSTEM)
         if denied or reasons:
             return False
         return transition.dest != PREVIOUS or project.previous_state is not None

@@ -1,24 +1,42 @@
-"""Requirements (guards) and gates: what must hold before a transition may fire."""
+"""Requirements (guards) and the context they, and gates, read from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from qiflow.snapshots import Measure, PdsaCycle, Project
 
 if TYPE_CHECKING:
+    from qiflow.gates import Signoff
+    from qiflow.people import Person
     from qiflow.store import Tx
+    from qiflow.workflow import Workflow
 
 
 class GuardContext:
     """What a requirement or gate may look at: the project and its records, read lazily."""
 
-    def __init__(self, project: Project, tx: Tx, actor: str | None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        tx: Tx,
+        actor: str | None,
+        *,
+        now: datetime,
+        workflow: Workflow,
+        roles_of: Callable[[str], set[str]],
+        person: Callable[[str], Person | None],
+    ) -> None:
         self.project = project
         self.actor = actor
+        self.now = now
+        self.workflow = workflow
         self._tx = tx
+        self._roles_of = roles_of
+        self._person = person
 
     def measures(self) -> list[Measure]:
         return [Measure.from_row(row) for row in self._tx.measures(self.project.id)]
@@ -26,6 +44,29 @@ class GuardContext:
     def cycle(self, number: int | None = None) -> PdsaCycle | None:
         row = self._tx.cycle(self.project.id, number or self.project.current_cycle)
         return None if row is None else PdsaCycle.from_row(row)
+
+    def signoffs(self, gate: str) -> list[Signoff]:
+        """Every round of ``gate`` on this project, oldest first, with their decisions."""
+        from qiflow.gates import load_signoffs
+
+        return load_signoffs(self._tx, self.project.id, gate)
+
+    def gate_config(self, gate: str) -> Mapping[str, Any]:
+        """The workflow file's ``[gates.<gate>]`` table (empty if it has none)."""
+        return self.workflow.gate_config.get(gate, {})
+
+    def roles_of(self, person: str) -> set[str]:
+        """The roles ``person`` holds on this project (relational and from the directory)."""
+        return self._roles_of(person)
+
+    def person(self, person_id: str) -> Person | None:
+        """The directory's record of a person (None if unknown)."""
+        return self._person(person_id)
+
+    def deputy_for(self, person_id: str) -> tuple[str, ...]:
+        """Whom ``person_id`` may decide for, as their recorded deputy."""
+        found = self._person(person_id)
+        return found.deputy_for if found is not None and found.active else ()
 
 
 @dataclass(frozen=True)
@@ -35,11 +76,3 @@ class Requirement:
     name: str
     description: str
     check: Callable[[GuardContext], Sequence[str]]
-
-
-class Gate(Protocol):
-    """An approval step. ``awaiting`` lists what the gate still waits for (empty: passed)."""
-
-    name: str
-
-    def awaiting(self, context: GuardContext) -> Sequence[str]: ...

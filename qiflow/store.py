@@ -47,6 +47,9 @@ WORKFLOW = metadata.tables["workflow_definition"]
 CYCLE = metadata.tables["pdsa_cycle"]
 MEASURE = metadata.tables["measure"]
 DATA_POINT = metadata.tables["data_point"]
+PERSON = metadata.tables["person"]
+SIGNOFF = metadata.tables["signoff"]
+DECISION = metadata.tables["signoff_decision"]
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -158,6 +161,7 @@ class Tx:
         owner: str | None = None,
         directorate: str | None = None,
         workflow: str | None = None,
+        programme: str | None = None,
         overdue_at: datetime | None = None,
         limit: int | None = None,
         offset: int = 0,
@@ -171,6 +175,8 @@ class Tx:
             stmt = stmt.where(PROJECT.c.directorate == directorate)
         if workflow is not None:
             stmt = stmt.where(PROJECT.c.workflow == workflow)
+        if programme is not None:
+            stmt = stmt.where(PROJECT.c.programme_status == programme)
         if overdue_at is not None:
             stmt = stmt.where(PROJECT.c.next_review_at < ensure_utc(overdue_at))
         if limit is not None:
@@ -321,6 +327,77 @@ class Tx:
             .order_by(DATA_POINT.c.observed_at, DATA_POINT.c.id)
         )
         return list(self.conn.execute(stmt).mappings())
+
+    # people --------------------------------------------------------------------------
+    def person(self, person_id: str) -> RowMapping | None:
+        return self.conn.execute(select(PERSON).where(PERSON.c.id == person_id)).mappings().first()
+
+    def people(self, *, role: str | None = None) -> list[RowMapping]:
+        rows = self.conn.execute(select(PERSON).order_by(PERSON.c.id)).mappings()
+        return [r for r in rows if role is None or role in r["roles"]]
+
+    def save_people(
+        self, people: Sequence[Mapping[str, Any]], *, replace: bool, at: datetime
+    ) -> tuple[int, int, int]:
+        """Insert or update people; with ``replace``, deactivate everyone not listed.
+
+        Returns (added, updated, deactivated).
+        """
+        existing = set(self.conn.execute(select(PERSON.c.id)).scalars())
+        added = updated = 0
+        for person in people:
+            values = {**person, "updated_at": ensure_utc(at)}
+            if person["id"] in existing:
+                self.conn.execute(
+                    update(PERSON).where(PERSON.c.id == person["id"]).values(**values)
+                )
+                updated += 1
+            else:
+                self.conn.execute(insert(PERSON).values(**values))
+                added += 1
+        deactivated = 0
+        if replace:
+            listed = [p["id"] for p in people]
+            deactivated = self.conn.execute(
+                update(PERSON)
+                .where(PERSON.c.id.not_in(listed), PERSON.c.active.is_(True))
+                .values(active=False, updated_at=ensure_utc(at))
+            ).rowcount
+        return added, updated, deactivated
+
+    # sign-offs -------------------------------------------------------------------------
+    def signoffs(self, project_id: str, gate: str | None = None) -> list[RowMapping]:
+        stmt = select(SIGNOFF).where(SIGNOFF.c.project_id == project_id)
+        if gate is not None:
+            stmt = stmt.where(SIGNOFF.c.gate == gate)
+        return list(self.conn.execute(stmt.order_by(SIGNOFF.c.gate, SIGNOFF.c.round)).mappings())
+
+    def insert_signoff(self, values: Mapping[str, Any]) -> int:
+        stmt = insert(SIGNOFF).values(**values).returning(SIGNOFF.c.id)
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def update_signoff(self, signoff_id: int, values: Mapping[str, Any]) -> None:
+        self.conn.execute(update(SIGNOFF).where(SIGNOFF.c.id == signoff_id).values(**values))
+
+    def decisions(self, signoff_ids: Sequence[int]) -> list[RowMapping]:
+        if not signoff_ids:
+            return []
+        stmt = (
+            select(DECISION).where(DECISION.c.signoff_id.in_(signoff_ids)).order_by(DECISION.c.id)
+        )
+        return list(self.conn.execute(stmt).mappings())
+
+    def insert_decision(self, values: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(DECISION).values(**values))
+
+    def expired_signoffs(self, now: datetime) -> list[tuple[str, str]]:
+        """(project id, gate) of passed sign-offs whose approval ran out before ``now``."""
+        stmt = (
+            select(SIGNOFF.c.project_id, SIGNOFF.c.gate)
+            .where(SIGNOFF.c.status == "passed", SIGNOFF.c.valid_until < ensure_utc(now))
+            .order_by(SIGNOFF.c.id)
+        )
+        return [(r.project_id, r.gate) for r in self.conn.execute(stmt)]
 
     def count(self, table: str) -> int:
         return int(

@@ -5,6 +5,25 @@ from __future__ import annotations
 from qiflow import Engine, Project
 
 OWNER, SPONSOR = "olivia", "sam"
+LOW_RISK = {
+    "scores": {
+        d: {"impact": 2, "likelihood": 2}
+        for d in (
+            "patient_safety",
+            "clinical_effectiveness",
+            "patient_experience",
+            "equality",
+            "workforce",
+            "finance",
+        )
+    }
+}
+
+
+def pass_qeia(engine: Engine, project: Project, form: dict | None = None) -> Project:
+    """A low-risk QEIA screening, requested by the owner and signed off by the sponsor."""
+    engine.request_signoff(project.ref, "qeia", form or LOW_RISK, actor=OWNER)
+    return engine.decide_signoff(project.ref, "qeia", actor=SPONSOR, approve=True)
 
 
 def new_project(engine: Engine, title: str = "Reduce missed doses") -> Project:
@@ -32,6 +51,7 @@ def to_pdsa_testing(engine: Engine, project: Project) -> Project:
         direction="decrease",
         actor=OWNER,
     )
+    pass_qeia(engine, project)
     return engine.fire(project.ref, "start_testing", actor=OWNER)
 
 
@@ -60,6 +80,7 @@ def drive_to(engine: Engine, state: str) -> Project:
     project = engine.fire(project.ref, "adopt", actor=OWNER)
     if state == "adopted":
         return project
+    pass_qeia(engine, project)  # spreading needs a screening made after adoption
     project = engine.fire(project.ref, "spread", actor=OWNER)
     if state == "spreading":
         return project

@@ -23,14 +23,21 @@ def _populate(engine: Engine) -> tuple[str, list[int]]:
 
 
 def change_payload(conn: Connection, seqs: list[int]) -> int:
+    target = conn.execute(
+        text(
+            "SELECT min(seq) FROM event WHERE type = 'project.transitioned' "
+            'AND payload LIKE \'%"to":"pdsa_testing"%\''
+        )
+    ).scalar_one()
+    assert target in seqs
     conn.execute(
         text(
             "UPDATE event SET payload = replace(payload, 'pdsa_testing', 'adopted') "
             "WHERE seq = :seq"
         ),
-        {"seq": seqs[6]},
+        {"seq": target},
     )
-    return seqs[6]
+    return int(target)
 
 
 def change_actor(conn: Connection, seqs: list[int]) -> int:

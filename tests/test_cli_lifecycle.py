@@ -23,7 +23,21 @@ def show(db_url: str, ref: str) -> dict:
     return json.loads(run(db_url, "project", "show", ref, "--json").output)
 
 
-def test_lifecycle_end_to_end(db_url: str) -> None:
+def screening(tmp_path: Path) -> str:
+    domains = (
+        "patient_safety",
+        "clinical_effectiveness",
+        "patient_experience",
+        "equality",
+        "workforce",
+        "finance",
+    )
+    path = tmp_path / "screening.toml"
+    path.write_text("".join(f"[scores.{d}]\nimpact = 2\nlikelihood = 3\n" for d in domains))
+    return str(path)
+
+
+def test_lifecycle_end_to_end(db_url: str, tmp_path: Path) -> None:
     me = ("--actor", "olivia")
     created = json.loads(
         run(
@@ -88,6 +102,18 @@ def test_lifecycle_end_to_end(db_url: str) -> None:
         *me,
     )
     run(db_url, "measure", "record", ref, "Missed doses", "12", *me)
+    blocked = run(db_url, "project", "fire", ref, "start_testing", *me, ok=False)
+    assert "QEIA: not requested yet" in blocked.output
+    form = screening(tmp_path)
+    requested = run(db_url, "qeia", "screen", ref, "--from", form, *me).output
+    assert "QEIA stage 1 requested (round 1); awaiting any of sponsor, qi_lead" in requested
+    own = run(db_url, "signoff", "decide", ref, "qeia", "--approve", *me, ok=False)
+    assert "owns the project and cannot approve" in own.output
+    decided = run(db_url, "signoff", "decide", ref, "qeia", "--approve", "--actor", "sam")
+    assert "QEIA stage 1 is passed" in decided.output
+    status = json.loads(run(db_url, "signoff", "status", ref, "--json").output)
+    assert status["gates"] == [{"gate": "qeia", "passed": True, "awaiting": []}]
+    assert status["signoffs"][0]["summary"]["risk"] == "low"
     run(db_url, "project", "fire", ref, "start_testing", *me)
 
     run(db_url, "pdsa", "record", ref, "--plan", "Text reminders", "--prediction", "Below 8%", *me)
@@ -113,6 +139,8 @@ def test_lifecycle_end_to_end(db_url: str) -> None:
     allowed = {t["trigger"]: t["allowed"] for t in state["triggers"]}
     assert allowed == {"adopt": True, "adapt": True, "abandon": False, "pause": True}
     run(db_url, "project", "fire", ref, "adopt", *me)
+    run(db_url, "qeia", "screen", ref, "--from", form, *me)
+    run(db_url, "signoff", "decide", ref, "qeia", "--approve", "--actor", "sam")
     run(db_url, "project", "fire", ref, "spread", *me)
     run(db_url, "project", "fire", ref, "sustain", "--actor", "sam")
     final = show(db_url, ref)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pytest
 from hypothesis import HealthCheck, event, settings
@@ -28,7 +29,9 @@ from qiflow import (
     PermissionDenied,
     ValidationError,
 )
+from qiflow.durations import parse_duration
 from qiflow.replay import replay
+from tests.helpers import LOW_RISK
 
 # The simple model: trigger -> (sources, destination); None means "back to previous".
 ACTIVE = ["idea", "diagnosis", "measurement_plan", "pdsa_testing", "adopted", "spreading"]
@@ -44,7 +47,10 @@ GRAPH: dict[str, tuple[list[str], str | None]] = {
     "pause": (ACTIVE, "on_hold"),
     "resume": (["on_hold"], None),
 }
-SPONSOR_ONLY = {"sustain"}
+# Who may fire each trigger (owner / sponsor; nobody holds qi_lead in these runs).
+ALLOWED: dict[str, set[str]] = {t: {"owner", "sponsor"} for t in GRAPH}
+ALLOWED.update({t: {"owner"} for t in ("plan_measurement", "start_testing", "adapt")})
+ALLOWED["sustain"] = {"sponsor"}
 OWNER, SPONSOR, STRANGER = "olivia", "sam", "mallory"
 
 
@@ -62,19 +68,36 @@ class Model:
     balancing: bool = False
     closed: bool = False
     cycles: dict[int, set[str]] = field(default_factory=dict)
+    entered_at: datetime | None = None
+    qeia_at: datetime | None = None  # when the last QEIA passed (requested and approved)
+    qeia_until: datetime | None = None
+
+    def qeia_valid(self, now: datetime, fresh: bool) -> bool:
+        """A passed, unexpired QEIA; ``fresh``: screened since entering the state."""
+        if self.qeia_at is None or self.qeia_until is None or now >= self.qeia_until:
+            return False
+        return not fresh or (self.entered_at is not None and self.qeia_at >= self.entered_at)
 
     @property
     def recorded(self) -> set[str]:
         """What the cycle now being recorded has (cycle 1 is planned before testing)."""
         return self.cycles.setdefault(max(self.cycle, 1), set())
 
-    def unmet(self, trigger: str) -> bool:
+    def unmet(self, trigger: str, now: datetime) -> bool:
         if trigger == "diagnose":
             return not self.sponsor
         if trigger == "plan_measurement":
             return not (self.sponsor and self.aim and self.quality)
         if trigger == "start_testing":
-            return not (self.aim and self.quality and self.outcome and self.balancing)
+            return not (
+                self.aim
+                and self.quality
+                and self.outcome
+                and self.balancing
+                and self.qeia_valid(now, fresh=False)
+            )
+        if trigger == "spread":
+            return not self.qeia_valid(now, fresh=True)
         studied = self.cycle >= 1 and {"prediction", "study"} <= self.recorded
         if trigger in ("adopt", "adapt"):
             return not studied
@@ -116,11 +139,11 @@ class LifecycleMachine(RuleBasedStateMachine):
         roles = {OWNER: {"owner"}, SPONSOR: {"sponsor"} if model.sponsor else set()}.get(
             actor, set()
         )
-        if not roles or (trigger in SPONSOR_ONLY and "sponsor" not in roles):
+        if not roles & ALLOWED[trigger]:
             with pytest.raises(PermissionDenied):
                 self.engine.fire(ref, trigger, actor=actor)
             return
-        if model.unmet(trigger):
+        if model.unmet(trigger, self.clock.now()):
             with pytest.raises(GuardFailed):
                 self.engine.fire(ref, trigger, actor=actor)
             return
@@ -132,8 +155,25 @@ class LifecycleMachine(RuleBasedStateMachine):
         if trigger in ("start_testing", "adapt"):
             model.cycle += 1
         model.previous, model.state = model.state, target
+        model.entered_at = self.clock.now()
         model.version += 1
         event(f"reached {target}")
+
+    @rule(ref=projects)
+    def pass_qeia(self, ref: str) -> None:
+        """Owner requests a low-risk screening; the sponsor (if any) approves it."""
+        model = self.models[ref]
+        self.engine.request_signoff(ref, "qeia", LOW_RISK, actor=OWNER)
+        model.version += 1
+        if not model.sponsor:
+            with pytest.raises(PermissionDenied, match="holds none of the roles"):
+                self.engine.decide_signoff(ref, "qeia", actor=SPONSOR, approve=True)
+            model.version += 1  # the refusal is recorded in the audit trail
+            return
+        self.engine.decide_signoff(ref, "qeia", actor=SPONSOR, approve=True)
+        model.version += 1
+        model.qeia_at = self.clock.now()
+        model.qeia_until = parse_duration("P12M").after(model.qeia_at)
 
     @rule(ref=projects, name=st.sampled_from(["sponsor", "aim", "quality", "learning"]))
     def update(self, ref: str, name: str) -> None:
@@ -206,6 +246,12 @@ class LifecycleMachine(RuleBasedStateMachine):
             if missing:
                 step()
                 return
+        now = self.clock.now()
+        if (model.state == "measurement_plan" and not model.qeia_valid(now, fresh=False)) or (
+            model.state == "adopted" and not model.qeia_valid(now, fresh=True)
+        ):
+            self.pass_qeia(ref)
+            return
         if model.state == "pdsa_testing":
             for part in ("prediction", "study"):
                 if part not in model.recorded:

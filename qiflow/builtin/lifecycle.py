@@ -16,6 +16,7 @@ ROLES = (
     "medical_director",
     "director_of_nursing",
     "lead_executive_sponsor",
+    "qi_sponsor",
     "system",
 )
 
@@ -113,9 +114,10 @@ def qiflow_roles() -> Iterable[str]:
 
 @hookimpl
 def qiflow_actor_roles(project: Project, actor: str) -> Iterable[str]:
-    roles = []
-    if project.owner and actor == project.owner:
-        roles.append("owner")
-    if project.sponsor and actor == project.sponsor:
-        roles.append("sponsor")
-    return roles
+    fields = {
+        "owner": project.owner,
+        "sponsor": project.sponsor,
+        "lead_executive_sponsor": project.lead_executive_sponsor,
+        "qi_sponsor": project.qi_sponsor,
+    }
+    return [role for role, holder in fields.items() if holder and holder == actor]

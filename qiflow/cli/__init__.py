@@ -126,7 +126,7 @@ def init(state: Context) -> None:
 
 
 def _register() -> None:
-    from qiflow.cli import audit, demo, projects, records, workflows
+    from qiflow.cli import audit, demo, governance, projects, records, workflows
 
     main.add_command(projects.project)
     main.add_command(records.pdsa)
@@ -134,6 +134,9 @@ def _register() -> None:
     main.add_command(records.review)
     main.add_command(workflows.workflow)
     main.add_command(audit.audit)
+    main.add_command(governance.signoff)
+    main.add_command(governance.qeia)
+    main.add_command(governance.people)
     main.add_command(demo.demo)
 
 

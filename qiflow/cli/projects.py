@@ -190,6 +190,19 @@ def fire(
 @click.option("--directorate")
 @click.option("--workflow")
 @click.option("--overdue", is_flag=True, help="Only projects whose review date has passed.")
+@click.option(
+    "--programme",
+    "programme",
+    flag_value="programme",
+    default=None,
+    help="Only programme projects (for the Transformation Programme Board).",
+)
+@click.option(
+    "--candidates",
+    "programme",
+    flag_value="candidate",
+    help="Only candidates for programme status.",
+)
 @click.option("--limit", type=click.IntRange(min=1))
 @json_option
 @pass_context
@@ -201,6 +214,7 @@ def list_(
     directorate: str | None,
     workflow: str | None,
     overdue: bool,
+    programme: str | None,
     limit: int | None,
     as_json: bool,
 ) -> None:
@@ -211,6 +225,7 @@ def list_(
         directorate=directorate,
         workflow=workflow,
         overdue=overdue,
+        programme=programme,
         limit=limit,
     )
     if as_json:
@@ -303,3 +318,28 @@ def migrate(
         ),
         as_json,
     )
+
+
+@project.command()
+@click.argument("ref")
+@actor_option
+@json_option
+@pass_context
+def escalate(state: Context, /, ref: str, actor: str, as_json: bool) -> None:
+    """Nominate project REF for programme status (transformation team).
+
+    A candidate is granted programme status once it has a lead executive sponsor, a QI
+    sponsor and a stage 2 QEIA signed off by both directors.
+    """
+    emit_project(state.engine().escalate(ref, actor=actor), as_json)
+
+
+@project.command()
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why it no longer needs programme oversight.")
+@actor_option
+@json_option
+@pass_context
+def deescalate(state: Context, /, ref: str, reason: str, actor: str, as_json: bool) -> None:
+    """Remove candidate or programme status from project REF (transformation team)."""
+    emit_project(state.engine().deescalate(ref, actor=actor, reason=reason), as_json)

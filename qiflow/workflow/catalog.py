@@ -36,7 +36,7 @@ def vocabulary(pm: pluggy.PluginManager) -> Vocabulary:
     guards: set[str] = set()
     for found in pm.hook.qiflow_requirements():
         guards.update(found)
-    gates: set[str] = set()
+    gates: dict[str, Any] = {}
     for found in pm.hook.qiflow_gates():
         gates.update(found)
     roles: set[str] = set()
@@ -47,6 +47,7 @@ def vocabulary(pm: pluggy.PluginManager) -> Vocabulary:
         gates=frozenset(gates),
         effects=frozenset(EFFECTS),
         roles=frozenset(roles),
+        gate_config_checks={name: gate.check_config for name, gate in gates.items()},
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from qiflow.durations import Duration
 
@@ -61,6 +63,8 @@ class Workflow:
     states: tuple[StateDef, ...]
     transitions: tuple[TransitionDef, ...]
     roles: tuple[str, ...] = ()
+    gate_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
+    escalation: Mapping[str, Any] = field(default_factory=dict, compare=False)
     path: str = ""
     source: str = field(default="", repr=False, compare=False)
 

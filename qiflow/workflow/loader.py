@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qiflow.durations import parse_duration
+from qiflow.escalation import check_escalation_config
 from qiflow.workflow.checks import check_graph
 from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 EVENT_KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$")
 
-TOP_KEYS = {"name", "version", "title", "description", "roles", "states", "transitions"}
+TOP_KEYS = {
+    "name",
+    "version",
+    "title",
+    "description",
+    "roles",
+    "states",
+    "transitions",
+    "gates",
+    "escalation",
+}
 STATE_KEYS = {"name", "initial", "final", "review", "description"}
 TRANSITION_KEYS = {
     "trigger",
@@ -44,6 +55,10 @@ class Vocabulary:
     gates: frozenset[str] = field(default_factory=frozenset)
     effects: frozenset[str] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
+    #: For each gate, a check of its ``[gates.<name>]`` table returning problems.
+    gate_config_checks: Mapping[str, Callable[[Mapping[str, Any]], list[str]]] = field(
+        default_factory=dict
+    )
 
 
 class _Reader:
@@ -106,6 +121,13 @@ class _Reader:
         roles = self.vocabulary.roles | set(extra_roles)
         states = self.read_states(doc.get("states"))
         transitions = self.read_transitions(doc.get("transitions"), states, roles)
+        gate_config = self.read_gate_config(doc.get("gates", {}))
+        escalation = doc.get("escalation", {})
+        if not isinstance(escalation, dict):
+            self.problem("escalation", "must be a table")
+            escalation = {}
+        for problem in check_escalation_config(escalation):
+            self.problem("escalation", problem)
         if not states:
             return None
         self.problems.extend(check_graph(self.path, states, transitions))
@@ -118,9 +140,32 @@ class _Reader:
             states=tuple(states),
             transitions=tuple(transitions),
             roles=extra_roles,
+            gate_config=gate_config,
+            escalation=escalation,
             path=self.path,
             source=source,
         )
+
+    def read_gate_config(self, raw: object) -> dict[str, dict[str, Any]]:
+        if not isinstance(raw, dict):
+            self.problem("gates", "must be a table of [gates.<name>] tables")
+            return {}
+        result: dict[str, dict[str, Any]] = {}
+        for gate, config in raw.items():
+            if gate not in self.vocabulary.gates:
+                self.problem(
+                    f"gates.{gate}",
+                    f"unknown gate {gate!r}; registered: {_list(self.vocabulary.gates)}",
+                )
+                continue
+            if not isinstance(config, dict):
+                self.problem(f"gates.{gate}", "must be a table")
+                continue
+            check = self.vocabulary.gate_config_checks.get(gate)
+            for problem in check(config) if check else []:
+                self.problem(f"gates.{gate}", problem)
+            result[gate] = config
+        return result
 
     def read_states(self, raw: object) -> list[StateDef]:
         if not isinstance(raw, list) or not raw:

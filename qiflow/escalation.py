@@ -1,0 +1,133 @@
+"""Escalation to programme status (strategy sections 5 and 8).
+
+Projects of sufficient scale, risk or value become *candidates* for the
+transformation programme by the rules in their workflow file's ``[escalation]``
+table, evaluated after every change, or by nomination by the transformation
+team. Programme status itself is granted only when a lead executive sponsor and
+a QI sponsor are named and a stage 2 QEIA has been signed off by the Medical
+Director and the Director of Nursing & Quality. De-escalation needs a reason,
+and the rules that made the project a candidate then stay quiet until a new
+one applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from qiflow.snapshots import SCALES, Project
+
+if TYPE_CHECKING:
+    from qiflow.gates import Signoff
+    from qiflow.lifecycle import Rules, Work
+    from qiflow.store import Tx
+
+CONFIG_KEYS = {"financial_threshold", "scales", "qeia_extreme", "qeia_gate"}
+NOMINATED = "nominated"
+FULL_QEIA_ROLES = ("medical_director", "director_of_nursing")
+
+
+def check_escalation_config(config: Mapping[str, Any]) -> list[str]:
+    problems = [
+        f"unknown key {key!r}; expected one of {', '.join(sorted(CONFIG_KEYS))}"
+        for key in config
+        if key not in CONFIG_KEYS
+    ]
+    threshold = config.get("financial_threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0
+    ):
+        problems.append("financial_threshold must be a whole number of pounds")
+    scales = config.get("scales", [])
+    if not isinstance(scales, list) or any(s not in SCALES for s in scales):
+        problems.append(f"scales must be a list drawn from {', '.join(SCALES)}")
+    if not isinstance(config.get("qeia_extreme", False), bool):
+        problems.append("qeia_extreme must be true or false")
+    return problems
+
+
+def rule_reasons(
+    project: Project, config: Mapping[str, Any], qeia_max_score: int | None, extreme_from: int
+) -> dict[str, str]:
+    """The escalation rules ``project`` meets, by key, with a reason for people."""
+    reasons: dict[str, str] = {}
+    threshold = config.get("financial_threshold")
+    if threshold is not None and (project.expected_saving or 0) >= threshold:
+        reasons["financial"] = (
+            f"expected saving £{project.expected_saving:,} is at or above £{threshold:,}"
+        )
+    if project.scale is not None and project.scale in config.get("scales", []):
+        reasons["scale"] = f"scale is {project.scale}"
+    if config.get("qeia_extreme") and qeia_max_score is not None and qeia_max_score >= extreme_from:
+        reasons["qeia_extreme"] = f"a QEIA domain scores {qeia_max_score} (extreme)"
+    return reasons
+
+
+def missing_for_programme(project: Project, full_qeia: bool) -> list[str]:
+    """What programme status still needs (empty: it can be granted)."""
+    missing = []
+    if not project.lead_executive_sponsor:
+        missing.append("no lead executive sponsor named (set lead_executive_sponsor)")
+    if not project.qi_sponsor:
+        missing.append("no QI sponsor named (set qi_sponsor)")
+    if not full_qeia:
+        missing.append(
+            "no stage 2 QEIA signed off by the medical_director and the director_of_nursing"
+        )
+    return missing
+
+
+def full_qeia(signoff: Signoff | None, now: datetime) -> bool:
+    """A valid stage 2 QEIA approved by both the MD and the DoN."""
+    from qiflow.gates import passed
+
+    if not passed(signoff, now) or signoff is None or signoff.stage != "QEIA stage 2":
+        return False
+    approved = {d.role for d in signoff.decisions if d.decision == "approve"}
+    return set(FULL_QEIA_ROLES) <= approved
+
+
+def evaluate(rules: Rules, work: Work, tx: Tx) -> None:
+    """Make the project a candidate if a rule applies, and grant programme status when due."""
+    from qiflow.gates import current, load_signoffs
+
+    project = work.project
+    workflow = rules.workflow(project)
+    config = workflow.escalation
+    if not config and project.programme_status == "none":
+        return
+    gate = config.get("qeia_gate", "qeia")
+    latest = current(load_signoffs(tx, project.id, gate))
+    top = latest.summary.get("max_score") if latest is not None else None
+    extreme = workflow.gate_config.get(gate, {}).get("bands", {}).get("extreme", 15)
+    reasons = rule_reasons(project, config, top, extreme)
+    dismissed = set(project_dismissed(work))
+    fresh = {key: text for key, text in reasons.items() if key not in dismissed}
+    if project.programme_status == "none" and fresh:
+        work.set(programme_status="candidate")
+        work.emit(
+            "programme.candidate",
+            {
+                "status": "candidate",
+                "rules": sorted(fresh),
+                "reasons": [fresh[k] for k in sorted(fresh)],
+            },
+        )
+    grant_if_due(work, latest)
+
+
+def grant_if_due(work: Work, qeia: Signoff | None) -> list[str]:
+    """Grant programme status to a candidate that meets every condition; else what is missing."""
+    project = work.project
+    if project.programme_status != "candidate":
+        return []
+    missing = missing_for_programme(project, full_qeia(qeia, work.now))
+    if not missing:
+        work.set(programme_status="programme")
+        work.emit("programme.granted", {"status": "programme"})
+    return missing
+
+
+def project_dismissed(work: Work) -> list[str]:
+    return list(work.values.get("escalation_dismissed") or [])

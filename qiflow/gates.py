@@ -1,0 +1,389 @@
+"""Sign-off gates: approval steps that block transitions until the right people approve.
+
+A gate *type* (built in, like QEIA, or from a plugin) says what form it collects,
+whether it applies to a project, and who must approve what is submitted (all of
+some roles, or any one of them) and for how long. Everything else is shared and
+lives here: requesting a sign-off (a new round), deciding it with separation of
+duties, rejection until resubmitted, expiry, and what a blocked transition is
+awaiting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from qiflow.audit import dumps
+from qiflow.clock import ensure_utc
+from qiflow.durations import Duration, parse_duration
+from qiflow.exceptions import PermissionDenied, ValidationError
+from qiflow.requirements import GuardContext
+from qiflow.snapshots import Row
+
+PENDING, PASSED, REJECTED, EXPIRED, SUPERSEDED = (
+    "pending",
+    "passed",
+    "rejected",
+    "expired",
+    "superseded",
+)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What a submitted form needs: who approves it, and how long an approval lasts."""
+
+    stage: str
+    roles: tuple[str, ...]
+    mode: str = "all"  # "all" of the roles, or "any" one of them
+    valid_for: Duration | None = None
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+class GateType(Protocol):
+    """A kind of approval step; subclass :class:`BaseGate` to write one."""
+
+    name: str
+    title: str
+
+    def check_config(self, config: Mapping[str, Any]) -> list[str]: ...
+
+    def applies(self, ctx: GuardContext) -> bool: ...
+
+    def assess(self, ctx: GuardContext, form: Mapping[str, Any]) -> Approval: ...
+
+    def still_valid(self, ctx: GuardContext, signoff: Signoff) -> str | None: ...
+
+
+class BaseGate:
+    """Defaults for a gate type: no configuration, always applies, never outgrown."""
+
+    name = "gate"
+    title = "Sign-off"
+
+    def check_config(self, config: Mapping[str, Any]) -> list[str]:
+        return [f"unknown key {key!r}" for key in config]
+
+    def applies(self, ctx: GuardContext) -> bool:
+        return True
+
+    def assess(self, ctx: GuardContext, form: Mapping[str, Any]) -> Approval:
+        raise NotImplementedError
+
+    def still_valid(self, ctx: GuardContext, signoff: Signoff) -> str | None:
+        """A reason the passed sign-off no longer covers the project, or None."""
+        return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    role: str
+    approver: str
+    delegated_by: str | None
+    decision: str
+    comment: str | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class Signoff:
+    """One round of a gate on a project."""
+
+    id: int
+    project_id: str
+    gate: str
+    round: int
+    stage: str
+    status: str
+    form: Mapping[str, Any]
+    summary: Mapping[str, Any]
+    roles: tuple[str, ...]
+    mode: str
+    valid_for: str | None
+    requested_by: str
+    requested_at: datetime
+    decided_at: datetime | None
+    valid_until: datetime | None
+    reason: str | None
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def awaiting(self) -> tuple[str, ...]:
+        """The roles still to approve (for "any", every role until one has)."""
+        approved = {d.role for d in self.decisions if d.decision == "approve"}
+        if self.mode == "any":
+            return () if approved else self.roles
+        return tuple(r for r in self.roles if r not in approved)
+
+    def expired(self, now: datetime) -> bool:
+        return self.status == EXPIRED or (
+            self.status == PASSED and self.valid_until is not None and self.valid_until <= now
+        )
+
+
+def load_signoffs(tx: Any, project_id: str, gate: str | None = None) -> list[Signoff]:
+    rows = tx.signoffs(project_id, gate)
+    decisions: dict[int, list[Decision]] = {}
+    for d in tx.decisions([r["id"] for r in rows]):
+        decisions.setdefault(d["signoff_id"], []).append(
+            Decision(
+                role=d["role"],
+                approver=d["approver"],
+                delegated_by=d["delegated_by"],
+                decision=d["decision"],
+                comment=d["comment"],
+                decided_at=ensure_utc(d["decided_at"]),
+            )
+        )
+    return [_signoff(r, tuple(decisions.get(r["id"], ()))) for r in rows]
+
+
+def _signoff(row: Row, decisions: tuple[Decision, ...]) -> Signoff:
+    return Signoff(
+        id=row["id"],
+        project_id=row["project_id"],
+        gate=row["gate"],
+        round=row["round"],
+        stage=row["stage"],
+        status=row["status"],
+        form=json.loads(row["form"]),
+        summary=json.loads(row["summary"]),
+        roles=tuple(row["roles"]),
+        mode=row["mode"],
+        valid_for=row["valid_for"],
+        requested_by=row["requested_by"],
+        requested_at=ensure_utc(row["requested_at"]),
+        decided_at=ensure_utc(row["decided_at"]) if row["decided_at"] else None,
+        valid_until=ensure_utc(row["valid_until"]) if row["valid_until"] else None,
+        reason=row["reason"],
+        decisions=decisions,
+    )
+
+
+def current(signoffs: Sequence[Signoff]) -> Signoff | None:
+    """The latest round, if any."""
+    return signoffs[-1] if signoffs else None
+
+
+def awaiting(gate: GateType, ctx: GuardContext, trigger: str | None = None) -> list[str]:
+    """What ``gate`` still waits for before ``trigger`` may fire (empty: passed)."""
+    if not gate.applies(ctx):
+        return []
+    latest = current(ctx.signoffs(gate.name))
+    ref = ctx.project.ref
+    if latest is None:
+        return [f"{gate.title}: not requested yet (qiflow signoff request {ref} {gate.name})"]
+    if latest.status == PENDING:
+        return [f"{latest.stage}: awaiting {', '.join(latest.awaiting)}"]
+    if latest.status == REJECTED:
+        return [
+            f"{latest.stage}: rejected ({latest.reason or 'no reason given'}); "
+            "resubmit it with qiflow signoff request"
+        ]
+    if latest.expired(ctx.now):
+        until = latest.valid_until.strftime("%Y-%m-%d") if latest.valid_until else "?"
+        return [f"{latest.stage}: expired on {until}; request a new review"]
+    rescreen = ctx.gate_config(gate.name).get("rescreen_on", [])
+    if trigger in rescreen and latest.requested_at < ctx.project.state_entered_at:
+        return [
+            f"{gate.title}: must be screened again before {trigger} (the last one predates "
+            f"the project's move to {ctx.project.state})"
+        ]
+    outgrown = gate.still_valid(ctx, latest)
+    return [outgrown] if outgrown else []
+
+
+def passed(signoff: Signoff | None, now: datetime) -> bool:
+    return signoff is not None and signoff.status == PASSED and not signoff.expired(now)
+
+
+# commands ------------------------------------------------------------------------------
+
+
+def request(
+    tx: Any, ctx: GuardContext, gate: GateType, form: Mapping[str, Any], *, actor: str
+) -> tuple[dict[str, Any], Approval]:
+    """Open a new round of ``gate`` with ``form``; supersede a pending or rejected one."""
+    if not gate.applies(ctx):
+        raise ValidationError(f"{gate.title} does not apply to {ctx.project.ref}")
+    approval = gate.assess(ctx, form)
+    if approval.mode not in ("all", "any") or not approval.roles:
+        raise ValidationError(f"gate {gate.name!r} returned an invalid approval rule")
+    rounds = ctx.signoffs(gate.name)
+    latest = current(rounds)
+    if latest is not None and latest.status == PENDING:
+        tx.update_signoff(latest.id, {"status": SUPERSEDED})
+    values = {
+        "project_id": ctx.project.id,
+        "gate": gate.name,
+        "round": latest.round + 1 if latest else 1,
+        "stage": approval.stage,
+        "status": PENDING,
+        "form": dumps(dict(form)),
+        "summary": dumps(dict(approval.summary)),
+        "roles": list(approval.roles),
+        "mode": approval.mode,
+        "valid_for": str(approval.valid_for) if approval.valid_for else None,
+        "requested_by": actor,
+        "requested_at": ctx.now,
+    }
+    tx.insert_signoff(values)
+    return values, approval
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a decision attempt: events to record, and a refusal to raise."""
+
+    events: tuple[tuple[str, dict[str, Any]], ...]
+    refusal: PermissionDenied | None = None
+
+
+def decide(
+    tx: Any,
+    ctx: GuardContext,
+    gate: GateType,
+    *,
+    actor: str,
+    approve: bool,
+    role: str | None,
+    on_behalf_of: str | None,
+    comment: str | None,
+) -> Verdict:
+    """Record one approver's decision, with separation of duties.
+
+    A refused decision is not an error the caller made with the data: it is a fact
+    for the audit trail, so it comes back as a ``signoff.refused`` event plus the
+    ``PermissionDenied`` to raise once that event is committed.
+    """
+    latest = current(ctx.signoffs(gate.name))
+    if latest is None or latest.status != PENDING:
+        state = "none has been requested" if latest is None else f"the latest is {latest.status}"
+        raise ValidationError(
+            f"{ctx.project.ref} has no pending {gate.title} sign-off ({state}); request one first"
+        )
+    person = on_behalf_of or actor
+    base = {
+        "gate": gate.name,
+        "round": latest.round,
+        "stage": latest.stage,
+        "decision": "approve" if approve else "reject",
+    }
+    if on_behalf_of:
+        base["delegated_by"] = on_behalf_of
+    reason = _refusal(ctx, latest, actor=actor, person=person, on_behalf_of=on_behalf_of, role=role)
+    if isinstance(reason, PermissionDenied):
+        return Verdict(
+            events=(("signoff.refused", {**base, "reason": str(reason)}),), refusal=reason
+        )
+    chosen = reason
+    # A deputy decides with the principal's role; both are recorded.
+    tx.insert_decision(
+        {
+            "signoff_id": latest.id,
+            "role": chosen,
+            "approver": actor,
+            "delegated_by": on_behalf_of,
+            "decision": base["decision"],
+            "comment": comment,
+            "decided_at": ctx.now,
+        }
+    )
+    decided = {**base, "role": chosen, "approver": actor, "comment": comment}
+    events: list[tuple[str, dict[str, Any]]] = [("signoff.decided", decided)]
+    if not approve:
+        tx.update_signoff(
+            latest.id,
+            {
+                "status": REJECTED,
+                "decided_at": ctx.now,
+                "reason": comment or f"rejected by {actor}",
+            },
+        )
+        events.append(
+            (
+                "gate.rejected",
+                {
+                    "gate": gate.name,
+                    "round": latest.round,
+                    "stage": latest.stage,
+                    "by": actor,
+                    "reason": comment,
+                },
+            )
+        )
+        return Verdict(tuple(events))
+    remaining = [r for r in latest.awaiting if r != chosen] if latest.mode == "all" else []
+    if not remaining:
+        until = parse_duration(latest.valid_for).after(ctx.now) if latest.valid_for else None
+        tx.update_signoff(
+            latest.id, {"status": PASSED, "decided_at": ctx.now, "valid_until": until}
+        )
+        events.append(
+            (
+                "gate.passed",
+                {
+                    "gate": gate.name,
+                    "round": latest.round,
+                    "stage": latest.stage,
+                    "valid_until": until.isoformat() if until else None,
+                },
+            )
+        )
+    return Verdict(tuple(events))
+
+
+def _refusal(
+    ctx: GuardContext,
+    signoff: Signoff,
+    *,
+    actor: str,
+    person: str,
+    on_behalf_of: str | None,
+    role: str | None,
+) -> str | PermissionDenied:
+    """The role the decision fills, or why the decision is refused."""
+    ref = ctx.project.ref
+    if on_behalf_of and on_behalf_of not in ctx.deputy_for(actor):
+        return PermissionDenied(
+            f"{ref}: {actor!r} is not a recorded deputy of "
+            f"{on_behalf_of!r}, so cannot decide on their behalf"
+        )
+    for who in {actor, person}:
+        if who == ctx.project.owner:
+            return PermissionDenied(
+                f"{ref}: {who!r} owns the project and cannot approve its own {signoff.stage}"
+            )
+        if who == signoff.requested_by:
+            return PermissionDenied(
+                f"{ref}: {who!r} requested this {signoff.stage} and cannot also decide it"
+            )
+    people = {actor, person}
+    if any(d.approver in people or d.delegated_by in people for d in signoff.decisions):
+        return PermissionDenied(
+            f"{ref}: {person!r} has already decided this {signoff.stage}; "
+            "one person cannot fill two required roles on the same gate"
+        )
+    held = ctx.roles_of(person)
+    open_roles = list(signoff.awaiting)
+    if role is not None:
+        if role not in signoff.roles:
+            return PermissionDenied(
+                f"{ref}: {signoff.stage} is not decided by {role!r}; it "
+                f"needs {', '.join(signoff.roles)}"
+            )
+        if role not in open_roles:
+            return PermissionDenied(f"{ref}: {role} has already approved this {signoff.stage}")
+        if role not in held:
+            return PermissionDenied(f"{ref}: {person!r} does not hold the role {role!r}")
+        return role
+    for candidate in open_roles:
+        if candidate in held:
+            return candidate
+    return PermissionDenied(
+        f"{ref}: {person!r} holds none of the roles this {signoff.stage} "
+        f"awaits ({', '.join(open_roles)})"
+    )

@@ -1,0 +1,166 @@
+"""People and their roles: who may fire a transition or approve a sign-off.
+
+People are referenced by a stable id, never by display name. The built-in
+directory lives in the database (``qiflow people import``); a trust can plug
+its own staff directory in through the ``qiflow_directory`` hook.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from qiflow.exceptions import ValidationError
+from qiflow.snapshots import Row
+
+PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    email: str | None = None
+    directorate: str | None = None
+    roles: tuple[str, ...] = ()
+    deputy_for: tuple[str, ...] = ()
+    active: bool = True
+
+    @classmethod
+    def from_row(cls, row: Row) -> Person:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            email=row["email"],
+            directorate=row["directorate"],
+            roles=tuple(row["roles"]),
+            deputy_for=tuple(row["deputy_for"]),
+            active=bool(row["active"]),
+        )
+
+
+class Directory(Protocol):
+    """Looks people up by id (a trust's staff directory can implement this)."""
+
+    def person(self, person_id: str) -> Person | None: ...
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[;,]", value)]
+    return tuple(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+
+
+def _person(
+    raw: Mapping[str, Any], where: str, known_roles: frozenset[str], problems: list[str]
+) -> Person | None:
+    before = len(problems)
+    person_id = str(raw.get("id") or "").strip()
+    name = str(raw.get("name") or "").strip()
+    if not PERSON_ID.match(person_id):
+        problems.append(f"{where}: id {person_id!r} is missing or not a plain identifier")
+    if not name:
+        problems.append(f"{where}: name is required")
+    roles = _names(raw.get("roles"))
+    for role in roles:
+        if role not in known_roles:
+            problems.append(
+                f"{where}: unknown role {role!r}; known: {', '.join(sorted(known_roles))}"
+            )
+    email = str(raw.get("email") or "").strip() or None
+    if email is not None and ("@" not in email or any(c in email for c in "\r\n ")):
+        problems.append(f"{where}: email {email!r} is not an address")
+    active = raw.get("active", True)
+    if isinstance(active, str):
+        active = active.strip().lower() not in ("false", "no", "0", "")
+    if len(problems) > before:
+        return None
+    return Person(
+        id=person_id,
+        name=name,
+        email=email,
+        directorate=str(raw.get("directorate") or "").strip() or None,
+        roles=roles,
+        deputy_for=_names(raw.get("deputy_for")),
+        active=bool(active),
+    )
+
+
+def parse_people(path: Path, known_roles: Iterable[str]) -> list[Person]:
+    """Read people from a CSV (header row) or TOML (``[[people]]``) file.
+
+    Raises ValidationError listing every bad row; nothing is imported from a bad file.
+    """
+    roles = frozenset(known_roles)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read {path}: {exc}") from exc
+    problems: list[str] = []
+    records: list[tuple[str, Mapping[str, Any]]] = []
+    if path.suffix.lower() == ".toml":
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError(f"{path}: malformed TOML: {exc}") from exc
+        entries = doc.get("people")
+        if not isinstance(entries, list):
+            raise ValidationError(f"{path}: expected [[people]] tables")
+        records = [
+            (f"{path}: people[{i}]", e if isinstance(e, dict) else {})
+            for i, e in enumerate(entries)
+        ]
+    elif path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "id" not in reader.fieldnames:
+            raise ValidationError(
+                f"{path}: the first row must name the columns, including id, name and roles"
+            )
+        records = [(f"{path}: line {reader.line_num}", row) for row in reader]
+    else:
+        raise ValidationError(f"{path}: use a .csv or .toml file")
+    people: list[Person] = []
+    seen: dict[str, str] = {}
+    for where, raw in records:
+        person = _person(raw, where, roles, problems)
+        if person is None:
+            continue
+        if person.id in seen:
+            problems.append(f"{where}: id {person.id!r} appears twice (also {seen[person.id]})")
+            continue
+        seen[person.id] = where
+        people.append(person)
+    if problems:
+        raise ValidationError(
+            f"{len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems)
+        )
+    return people
+
+
+def unknown_deputies(people: Sequence[Person], known_ids: Iterable[str]) -> list[str]:
+    ids = set(known_ids) | {p.id for p in people}
+    return [
+        f"{p.id} is deputy for unknown person {other!r}"
+        for p in people
+        for other in p.deputy_for
+        if other not in ids
+    ]
+
+
+class DatabaseDirectory:
+    """The ``person`` table, read inside the command's transaction."""
+
+    def __init__(self, tx: Any) -> None:
+        self._tx = tx
+
+    def person(self, person_id: str) -> Person | None:
+        row = self._tx.person(person_id)
+        return None if row is None else Person.from_row(row)
