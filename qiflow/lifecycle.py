@@ -94,11 +94,16 @@ class Rules:
         """A plugin's staff directory if one is installed, else the database's."""
         return self.plugin_directory or DatabaseDirectory(tx)
 
-    def roles_of(self, project: Project, person: str, directory: Directory) -> set[str]:
-        """Roles from plugins (owner and sponsor, built in) and from the directory."""
+    def plugin_roles(self, project: Project, person: str) -> set[str]:
+        """Roles plugins give ``person`` on ``project`` (owner and sponsor, built in)."""
         roles: set[str] = set()
         for found in self.pm.hook.qiflow_actor_roles(project=project, actor=person):
             roles.update(found)
+        return roles
+
+    def roles_of(self, project: Project, person: str, directory: Directory) -> set[str]:
+        """Roles from plugins and from the directory."""
+        roles = self.plugin_roles(project, person)
         record = directory.person(person)
         if record is not None and record.active:
             roles.update(record.roles)
@@ -122,8 +127,11 @@ class Rules:
         """(permission reasons, requirement and gate reasons) for firing ``transition``."""
         denied: list[str] = []
         if actor is not None and actor != SYSTEM and transition.roles:
-            held = ctx.roles_of(actor)
-            if not held.intersection(transition.roles):
+            # The project's own roles usually decide it; the directory is asked only if not.
+            quick = self.plugin_roles(ctx.project, actor)
+            if not quick.intersection(transition.roles) and not ctx.roles_of(actor).intersection(
+                transition.roles
+            ):
                 denied.append(
                     f"{actor!r} holds none of the roles allowed to "
                     f"{transition.trigger}: {', '.join(transition.roles)}"
