@@ -22,9 +22,8 @@ from qiflow.clock import Clock, SystemClock, ensure_utc
 from qiflow.commands import CommandRunner
 from qiflow.exceptions import DatabaseError, ValidationError, WorkflowDefinitionError
 from qiflow.fields import ProjectFields, clean_fields
-from qiflow.gates import Signoff, awaiting, load_signoffs
-from qiflow.lifecycle import SYSTEM, Rules
-from qiflow.people import Person, unknown_deputies
+from qiflow.governance import GovernanceCommands
+from qiflow.lifecycle import Rules
 from qiflow.plugins import get_plugin_manager
 from qiflow.replay import differences
 from qiflow.snapshots import (
@@ -49,7 +48,7 @@ DEFAULT_WORKFLOW = "qi_project"
 PDSA_FIELDS = ("plan", "prediction", "study")
 
 
-class Engine:
+class Engine(GovernanceCommands):
     """Carries QI projects through their lifecycle, durably.
 
     >>> with Engine("sqlite:///qi.db", migrate=True) as engine:  # doctest: +SKIP
@@ -354,160 +353,6 @@ class Engine:
             idempotency_key=None,
         )
 
-    # governance ---------------------------------------------------------------------
-    def request_signoff(
-        self,
-        project: str,
-        gate: str,
-        form: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> Project:
-        """Submit ``form`` for ``gate`` (a new round; a pending one is superseded)."""
-        form = dict(form or {})
-        try:
-            audit.dumps(form)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"the form must be JSON-serialisable: {exc}") from exc
-        return self._runner.run(
-            project,
-            f"signoff.request:{gate}",
-            changes.request_signoff(self._rules, gate, form, actor),
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-        )
-
-    def decide_signoff(
-        self,
-        project: str,
-        gate: str,
-        *,
-        actor: str,
-        approve: bool,
-        role: str | None = None,
-        on_behalf_of: str | None = None,
-        comment: str | None = None,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> Project:
-        """Approve or reject the pending sign-off of ``gate`` as ``actor``.
-
-        ``role`` picks which awaited role the decision fills (default: the first the
-        actor holds). A deputy decides ``on_behalf_of`` the person they stand in for.
-        A refused decision raises :class:`PermissionDenied` and is recorded in the audit
-        trail as ``signoff.refused``.
-        """
-        if not approve and not (comment and comment.strip()):
-            raise ValidationError("a rejection needs a comment saying what to change")
-        change = changes.decide_signoff(
-            self._rules,
-            gate,
-            actor=actor,
-            approve=approve,
-            role=role,
-            on_behalf_of=on_behalf_of,
-            comment=comment,
-        )
-        return self._runner.run(
-            project,
-            f"signoff.decide:{gate}",
-            change,
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-        )
-
-    def expire_signoffs(self, *, actor: str = SYSTEM) -> list[Project]:
-        """Mark every passed sign-off whose approval has run out as expired (``gate.expired``)."""
-        with self._store.read() as tx:
-            due = tx.expired_signoffs(self.clock.now())
-        return [
-            self._runner.run(
-                project_id,
-                f"signoff.expire:{gate}",
-                changes.expire_signoff(self._rules, gate),
-                actor=actor,
-                expected_version=None,
-                idempotency_key=None,
-            )
-            for project_id, gate in due
-        ]
-
-    def escalate(self, project: str, *, actor: str) -> Project:
-        """Nominate a project for programme status (transformation team only).
-
-        A candidate is granted programme status as soon as every condition holds;
-        escalating a candidate that still lacks one raises :class:`GuardFailed` listing them.
-        """
-        return self._runner.run(
-            project,
-            "escalate",
-            changes.escalate(self._rules, actor),
-            actor=actor,
-            expected_version=None,
-            idempotency_key=None,
-        )
-
-    def deescalate(self, project: str, *, actor: str, reason: str) -> Project:
-        """Remove candidate or programme status, with a reason (transformation team only)."""
-        if not reason or not reason.strip():
-            raise ValidationError("de-escalation needs a reason")
-        return self._runner.run(
-            project,
-            "deescalate",
-            changes.deescalate(self._rules, actor, reason.strip()),
-            actor=actor,
-            expected_version=None,
-            idempotency_key=None,
-        )
-
-    def import_people(
-        self, people: Sequence[Person], *, actor: str, replace: bool = False
-    ) -> tuple[int, int, int]:
-        """Load people into the built-in directory, all or nothing.
-
-        With ``replace``, people not in ``people`` are deactivated (never deleted: the
-        audit trail refers to them). Returns (added, updated, deactivated).
-        """
-        with self._store.read() as tx:
-            known = [row["id"] for row in tx.people()]
-        problems = unknown_deputies(people, known)
-        if problems:
-            raise ValidationError("; ".join(problems))
-        rows = [
-            {
-                "id": p.id,
-                "name": p.name,
-                "email": p.email,
-                "directorate": p.directorate,
-                "roles": list(p.roles),
-                "deputy_for": list(p.deputy_for),
-                "active": p.active,
-            }
-            for p in people
-        ]
-        with self._store.write() as tx:
-            counts = tx.save_people(rows, replace=replace, at=self.clock.now())
-        log.info(
-            "people imported",
-            actor=actor,
-            added=counts[0],
-            updated=counts[1],
-            deactivated=counts[2],
-        )
-        return counts
-
-    def people(self, *, role: str | None = None) -> list[Person]:
-        with self._store.read() as tx:
-            return [Person.from_row(row) for row in tx.people(role=role)]
-
-    def known_roles(self) -> list[str]:
-        """Every role name plugins declare (for checking a people file)."""
-        return sorted(vocabulary(self.pm).roles)
-
     # queries ---------------------------------------------------------------------
     def get(self, project: str) -> Project:
         with self._store.read() as tx:
@@ -544,19 +389,6 @@ class Engine:
         with self._store.read() as tx:
             snapshot = Project.from_row(self._runner.row(tx, project))
             return self._rules.options(snapshot, tx, actor, self.clock.now())
-
-    def signoffs(self, project: str, gate: str | None = None) -> list[Signoff]:
-        """Every sign-off round of the project (of one gate, if given), oldest first."""
-        with self._store.read() as tx:
-            return load_signoffs(tx, self._runner.row(tx, project)["id"], gate)
-
-    def gate_status(self, project: str) -> dict[str, list[str]]:
-        """For each gate the project's workflow names: what it awaits (empty: passed)."""
-        with self._store.read() as tx:
-            snapshot = Project.from_row(self._runner.row(tx, project))
-            ctx = self._rules.context(snapshot, tx, None, self.clock.now())
-            names = sorted({g for t in ctx.workflow.transitions for g in t.gates})
-            return {name: awaiting(self._rules.gates[name], ctx) for name in names}
 
     def history(self, project: str) -> list[Event]:
         with self._store.read() as tx:
