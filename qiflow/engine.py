@@ -17,10 +17,10 @@ from typing import Any, Unpack
 import pluggy
 import structlog
 
-from qiflow import audit, changes, db
+from qiflow import audit, changes
 from qiflow.clock import Clock, SystemClock, ensure_utc
 from qiflow.commands import CommandRunner
-from qiflow.exceptions import DatabaseError, ValidationError, WorkflowDefinitionError
+from qiflow.exceptions import ValidationError, WorkflowDefinitionError
 from qiflow.fields import ProjectFields, clean_fields
 from qiflow.governance import GovernanceCommands
 from qiflow.lifecycle import Rules
@@ -72,7 +72,7 @@ class Engine(GovernanceCommands):
         )
         self._store = Store(database_url)
         try:
-            self._check_schema(migrate)
+            self._store.ensure_schema(migrate=migrate)
             self.registry = self._load_workflows(workflows_dir)
         except BaseException:
             self._store.dispose()
@@ -96,25 +96,13 @@ class Engine(GovernanceCommands):
         self._store.dispose()
 
     @property
+    def store(self) -> Store:
+        """The engine's store (for qiflow's own daemon; not part of the embedding API)."""
+        return self._store
+
+    @property
     def database_url(self) -> str:
         return self._store.engine.url.render_as_string(hide_password=True)
-
-    def _check_schema(self, migrate: bool) -> None:
-        current, head = self._store.revision(), db.head_revision()
-        if current == head:
-            return
-        if migrate:
-            db.upgrade(self._store.engine)
-            return
-        if current is None:
-            raise DatabaseError(
-                f"{self.database_url} has no qiflow tables yet: run "
-                "`qiflow init` (or pass migrate=True to Engine)"
-            )
-        raise DatabaseError(
-            f"{self.database_url} is at schema revision {current}, this qiflow "
-            f"expects {head}: run `qiflow init` to upgrade it"
-        )
 
     def _load_workflows(
         self, workflows_dir: str | Path | Sequence[str | Path] | None

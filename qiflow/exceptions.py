@@ -84,8 +84,13 @@ class DatabaseError(QiflowError):
     """The database is not ready for qiflow."""
 
 
+class ConfigError(QiflowError):
+    """The configuration (qiflow.toml or QIFLOW_* variables) is not usable."""
+
+
 __all__ = [
     "ConcurrencyConflict",
+    "ConfigError",
     "DatabaseError",
     "GuardFailed",
     "InvalidTransition",

@@ -7,12 +7,13 @@ Implement any of these in a module or class, mark each with
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from qiflow.gates import GateType
+    from qiflow.notifications import Channel
     from qiflow.people import Directory
     from qiflow.requirements import Requirement
     from qiflow.snapshots import Event, Project
@@ -61,3 +62,10 @@ def qiflow_event_committed(event: Event, project: Project) -> None:
     ``project`` is the snapshot after the command. An exception here is logged and
     never undoes the committed change.
     """
+
+
+@hookspec
+def qiflow_channels(config: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Channel]:  # type: ignore[empty-body]
+    """Return notification channels, built from ``config``: the ``[channels.<name>]``
+    tables of ``qiflow.toml``, secrets already resolved. Return only the channels whose
+    table is present (qiflow's console channel needs none)."""

@@ -13,7 +13,7 @@ PROJECT_NAME = "qiflow"
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 #: qiflow's own features, registered through the same seam as third-party plugins.
-DEFAULT_PLUGINS = ("qiflow.builtin.lifecycle", "qiflow.builtin.qeia")
+DEFAULT_PLUGINS = ("qiflow.builtin.lifecycle", "qiflow.builtin.qeia", "qiflow.builtin.console")
 
 
 def get_plugin_manager(

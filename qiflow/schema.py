@@ -191,4 +191,43 @@ class SignoffDecisionRow(SQLModel, table=True):
     decided_at: datetime
 
 
+class NotificationRow(SQLModel, table=True):
+    """The delivery outbox: one row per thing to tell one person, enqueued exactly once.
+
+    ``key`` is unique: (item, kind, due instant, recipient), so however many daemons
+    sweep at once, a reminder is enqueued once. Daemons claim rows with a lease.
+    """
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_status_due", "status", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=40)
+    recipient: str = Field(max_length=200)
+    channel: str = Field(max_length=50)
+    project_id: str | None = Field(default=None, max_length=32, index=True)
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    not_before: datetime
+    lease_until: datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=200)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class DaemonRow(SQLModel, table=True):
+    """What each daemon last did, for ``qiflow daemon status``."""
+
+    __tablename__ = "daemon"
+
+    name: str = Field(primary_key=True, max_length=200)
+    last_sweep_at: datetime | None = None
+    last_delivery_at: datetime | None = None
+    updated_at: datetime
+
+
 metadata = SQLModel.metadata

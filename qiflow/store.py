@@ -436,6 +436,27 @@ class Store:
         with self._connect() as conn:
             return current_revision(conn)
 
+    def ensure_schema(self, *, migrate: bool = False) -> None:
+        """Check the database is at this qiflow's schema; upgrade it if ``migrate``."""
+        from qiflow import db
+
+        current, head = self.revision(), db.head_revision()
+        if current == head:
+            return
+        url = self.engine.url.render_as_string(hide_password=True)
+        if migrate:
+            db.upgrade(self.engine)
+        elif current is None:
+            raise DatabaseError(
+                f"{url} has no qiflow tables yet: run `qiflow init` (or pass "
+                "migrate=True to Engine)"
+            )
+        else:
+            raise DatabaseError(
+                f"{url} is at schema revision {current}, this qiflow expects "
+                f"{head}: run `qiflow init` to upgrade it"
+            )
+
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
         try:

@@ -126,7 +126,7 @@ def init(state: Context) -> None:
 
 
 def _register() -> None:
-    from qiflow.cli import audit, demo, governance, projects, records, workflows
+    from qiflow.cli import audit, daemon, demo, governance, projects, records, workflows
 
     main.add_command(projects.project)
     main.add_command(records.pdsa)
@@ -137,6 +137,8 @@ def _register() -> None:
     main.add_command(governance.signoff)
     main.add_command(governance.qeia)
     main.add_command(governance.people)
+    main.add_command(daemon.daemon)
+    main.add_command(daemon.outbox_group)
     main.add_command(demo.demo)
 
 

@@ -65,6 +65,7 @@ class Workflow:
     roles: tuple[str, ...] = ()
     gate_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
     escalation: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    reminders: Mapping[str, Any] = field(default_factory=dict, compare=False)
     path: str = ""
     source: str = field(default="", repr=False, compare=False)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from qiflow.durations import parse_duration
 from qiflow.escalation import check_escalation_config
+from qiflow.reminders import check_reminders_config
 from qiflow.workflow.checks import check_graph
 from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
 
@@ -32,6 +33,7 @@ TOP_KEYS = {
     "transitions",
     "gates",
     "escalation",
+    "reminders",
 }
 STATE_KEYS = {"name", "initial", "final", "review", "description"}
 TRANSITION_KEYS = {
@@ -128,6 +130,12 @@ class _Reader:
             escalation = {}
         for problem in check_escalation_config(escalation):
             self.problem("escalation", problem)
+        reminders = doc.get("reminders", {})
+        if not isinstance(reminders, dict):
+            self.problem("reminders", "must be a table")
+            reminders = {}
+        for problem in check_reminders_config(reminders):
+            self.problem("reminders", problem)
         if not states:
             return None
         self.problems.extend(check_graph(self.path, states, transitions))
@@ -142,6 +150,7 @@ class _Reader:
             roles=extra_roles,
             gate_config=gate_config,
             escalation=escalation,
+            reminders=reminders,
             path=self.path,
             source=source,
         )

@@ -1,0 +1,204 @@
+"""``qiflow daemon``: sweeps for due reviews and delivers the outbox, for months on end.
+
+APScheduler (3.x) only drives this process's ticks; it cannot share a job store
+between processes, so the database coordinates several daemons (unique keys for
+enqueueing, leased claims for delivery). One stop event ends the loop: the first
+SIGTERM or SIGINT stops new claims, lets the message in flight finish within the
+shutdown timeout and gives back what is unfinished; a second signal exits at once
+and leaves the claims to expire.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+
+from qiflow import outbox, reminders
+from qiflow.clock import Clock, ensure_utc
+from qiflow.config import Settings
+from qiflow.delivery import DeliveryReport, deliver_once
+from qiflow.engine import Engine
+from qiflow.notifications import Channel
+from qiflow.store import Store
+
+log = structlog.get_logger("qiflow.daemon")
+
+
+class DatabaseClock:
+    """The database server's clock, so that every daemon judges "due" by the same time."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def now(self) -> datetime:
+        with self._store.read() as tx:
+            if tx.postgres:
+                value = tx.conn.execute(text("SELECT now()")).scalar_one()
+                return ensure_utc(value)
+            raw = tx.conn.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+        return datetime.fromisoformat(str(raw)).replace(tzinfo=UTC)
+
+
+def channels_from(engine: Engine, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Channel]:
+    found: dict[str, Channel] = {}
+    for provided in engine.pm.hook.qiflow_channels(config=config):
+        found.update(provided)
+    missing = sorted(set(config) - set(found))
+    if missing:
+        log.warning("configured channels that no plugin provides", channels=missing)
+    return found
+
+
+class Daemon:
+    """One daemon process's work: sweeps and delivery passes, and a clean stop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        name: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.store = engine.store
+        self.clock = clock or engine.clock
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.channels = channels_from(engine, settings.channels)
+        self.stopping = threading.Event()
+        self._busy = threading.Lock()
+        self._signals = 0
+
+    # one pass of each kind ------------------------------------------------------------
+    def sweep_once(self) -> int:
+        now = self.clock.now()
+        with self.store.write() as tx:
+            new = reminders.sweep(
+                tx, now=now, policy=self.settings.policy, registry=self.engine.registry
+            )
+            outbox.heartbeat(tx, self.name, now, sweep=True)
+        expired = self.engine.expire_signoffs(actor=f"daemon:{self.name}")
+        log.info("sweep", daemon=self.name, enqueued=new, signoffs_expired=len(expired))
+        return new
+
+    def deliver_once(self) -> DeliveryReport:
+        with self._busy:
+            now = self.clock.now()
+            report = deliver_once(
+                self.store,
+                self.channels,
+                now=now,
+                daemon=self.name,
+                settings=self.settings.daemon.delivery,
+                stopping=self.stopping.is_set,
+            )
+            with self.store.write() as tx:
+                outbox.heartbeat(tx, self.name, now, delivery=True)
+        if report.claimed:
+            log.info(
+                "delivery",
+                daemon=self.name,
+                claimed=report.claimed,
+                sent=report.sent,
+                retried=report.retried,
+                dead=report.dead,
+                released=report.released,
+            )
+        return report
+
+    def once(self) -> tuple[int, DeliveryReport]:
+        """One sweep and one delivery pass (``qiflow daemon --once``)."""
+        return self.sweep_once(), self.deliver_once()
+
+    # the long-running loop -------------------------------------------------------------
+    def run(self, *, handle_signals: bool = True) -> None:
+        """Run until :meth:`stop` (or a signal); then stop cleanly."""
+        previous = self._install_signals() if handle_signals else {}
+        scheduler = BackgroundScheduler(timezone=UTC)
+        first = datetime.now(UTC)
+        scheduler.add_job(
+            self._safely(self.sweep_once),
+            "interval",
+            id="sweep",
+            seconds=self.settings.daemon.sweep_interval,
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self._safely(self.deliver_once),
+            "interval",
+            id="deliver",
+            seconds=self.settings.daemon.delivery_interval,
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+        )
+        log.info(
+            "daemon started",
+            daemon=self.name,
+            channels=sorted(self.channels),
+            database=self.engine.database_url,
+        )
+        scheduler.start()
+        try:
+            self.stopping.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            finished = self._busy.acquire(timeout=self.settings.daemon.shutdown_timeout)
+            with self.store.write() as tx:
+                released = outbox.release(tx, self.name)
+            if finished:
+                self._busy.release()
+            log.info(
+                "daemon stopped", daemon=self.name, released=released, in_flight_finished=finished
+            )
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _safely(self, job: Any) -> Any:
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            try:
+                job()
+            except Exception:
+                log.exception(
+                    "daemon job failed; it runs again at its next tick",
+                    daemon=self.name,
+                    job=job.__name__,
+                )
+
+        run.__name__ = job.__name__
+        return run
+
+    def _install_signals(self) -> dict[int, Any]:
+        def handle(signum: int, frame: FrameType | None) -> None:
+            self._signals += 1
+            if self._signals > 1:
+                log.warning(
+                    "second signal: exiting now; claims expire with their lease", daemon=self.name
+                )
+                os._exit(128 + signum)
+            log.info(
+                "stopping: finishing the message in flight",
+                daemon=self.name,
+                signal=signal.Signals(signum).name,
+            )
+            self.stopping.set()
+
+        return {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -1,0 +1,139 @@
+"""Delivering the outbox: claim due notifications, send each person one message, record it.
+
+Delivery is at-least-once: a daemon that dies after sending but before recording
+leaves its claim to expire, and the message is sent again with the same
+idempotency key, so the receiver can drop the repeat. A failing channel costs
+only its own notifications a retry (exponential backoff with jitter, or the
+receiver's Retry-After), up to a maximum number of attempts, then a dead letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import RowMapping
+
+from qiflow import outbox
+from qiflow.notifications import Channel, DeliveryError, Item, Notification
+from qiflow.people import Person
+from qiflow.store import Store
+
+log = structlog.get_logger("qiflow.delivery")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    lease: timedelta = timedelta(minutes=5)
+    batch: int = 200
+    max_attempts: int = 8
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+
+
+def message_key(rows: Sequence[Mapping[Any, Any]]) -> str:
+    """The same key for every attempt at the same group of notifications."""
+    joined = "\n".join(sorted(r["key"] for r in rows))
+    return "qiflow-" + hashlib.sha256(joined.encode()).hexdigest()[:32]
+
+
+def build(rows: Sequence[RowMapping], person: Person | None) -> Notification:
+    items = [
+        Item(kind=r["kind"], project_ref=None, subject=r["subject"], body=r["body"]) for r in rows
+    ]
+    first = rows[0]
+    if len(rows) == 1:
+        subject, body = first["subject"], first["body"]
+    else:
+        subject = f"{len(rows)} QI project items need your attention"
+        body = "\n".join(f"- {item.subject}" for item in items)
+    return Notification(
+        key=message_key(rows),
+        channel=first["channel"],
+        recipient=first["recipient"],
+        name=person.name if person else None,
+        address=person.email if person else None,
+        subject=subject,
+        body=body,
+        items=items,
+    )
+
+
+def deliver_once(
+    store: Store,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+    daemon: str,
+    settings: DeliverySettings,
+    stopping: Callable[[], bool] = lambda: False,
+) -> DeliveryReport:
+    """Claim one batch and send it; stop between messages if ``stopping()`` turns true."""
+    report = DeliveryReport()
+    with store.write() as tx:
+        claimed = outbox.claim(
+            tx, now=now, daemon=daemon, lease=settings.lease, limit=settings.batch
+        )
+    report.claimed = len(claimed)
+    groups: dict[tuple[str, str], list[RowMapping]] = {}
+    for row in claimed:
+        groups.setdefault((row["recipient"], row["channel"]), []).append(row)
+    for (recipient, channel_name), rows in groups.items():
+        if stopping():
+            break
+        ids = [r["id"] for r in rows]
+        with store.read() as tx:
+            found = tx.person(recipient)
+        notification = build(rows, Person.from_row(found) if found else None)
+        channel = channels.get(channel_name)
+        try:
+            if channel is None:
+                raise DeliveryError(f"no channel {channel_name!r} is configured", permanent=True)
+            channel.send(notification)
+        except Exception as exc:
+            error = (
+                exc
+                if isinstance(exc, DeliveryError)
+                else DeliveryError(f"{type(exc).__name__}: {exc}")
+            )
+            with store.write() as tx:
+                status = outbox.mark_failed(
+                    tx,
+                    ids,
+                    daemon=daemon,
+                    now=now,
+                    error=str(error),
+                    retry_after=error.retry_after,
+                    permanent=error.permanent,
+                    max_attempts=settings.max_attempts,
+                )
+            if status == outbox.DEAD:
+                report.dead += len(ids)
+            else:
+                report.retried += len(ids)
+            log.warning(
+                "delivery failed",
+                channel=channel_name,
+                recipient=recipient,
+                key=notification.key,
+                status=status,
+                error=str(error),
+            )
+            continue
+        with store.write() as tx:
+            report.sent += outbox.mark_sent(tx, ids, daemon=daemon, now=now)
+    if stopping():
+        with store.write() as tx:
+            report.released = outbox.release(tx, daemon)
+    return report

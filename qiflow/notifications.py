@@ -1,0 +1,59 @@
+"""What a notification channel receives, and how it reports a failed delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from qiflow.exceptions import QiflowError
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing a message is about (an overdue review, an escalation...)."""
+
+    kind: str
+    project_ref: str | None
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to one person, possibly a digest of several items.
+
+    ``key`` is the idempotency key: the same for every attempt at the same message,
+    so a receiver can drop a repeat (the email Message-ID, a webhook header).
+    """
+
+    key: str
+    channel: str
+    recipient: str
+    name: str | None
+    address: str | None
+    subject: str
+    body: str
+    items: Sequence[Item] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class DeliveryError(QiflowError):
+    """A channel could not deliver; qiflow retries with backoff unless it is permanent."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Channel(Protocol):
+    """Sends notifications somewhere: a log, email, a webhook."""
+
+    name: str
+
+    def send(self, notification: Notification) -> None:
+        """Deliver, or raise :class:`DeliveryError` (anything else counts as retryable)."""
+        ...

@@ -1,0 +1,159 @@
+"""The reminder sweep: find overdue reviews and enqueue who to tell, exactly once.
+
+A review is due at ``next_review_at``. The owner is reminded at the due date; the
+sponsor is told after ``sponsor_after`` overdue and the transformation team after
+``transformation_after`` (defaults 7 and 21 days; a workflow's ``[reminders]`` table
+changes them). With the digest on (the default) a message waits for the next
+opening of the sending window, so each person gets one message a day listing
+everything that is due; without it, it waits only until the window is open.
+
+The sweep reads only the projects that are due (an index on ``next_review_at``),
+so its cost grows with what is due, not with the size of the portfolio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from qiflow import outbox
+from qiflow.civil_time import SendingWindow
+from qiflow.clock import ensure_utc
+from qiflow.durations import Duration, parse_duration
+from qiflow.store import PROJECT, Tx
+
+if TYPE_CHECKING:
+    from qiflow.workflow import WorkflowRegistry
+
+DEFAULT_AFTER = {"sponsor_after": "P7D", "transformation_after": "P21D"}
+REMINDER_KEYS = set(DEFAULT_AFTER)
+
+
+def check_reminders_config(config: Mapping[str, Any]) -> list[str]:
+    problems = [
+        f"unknown key {k!r}; expected one of {', '.join(sorted(REMINDER_KEYS))}"
+        for k in config
+        if k not in REMINDER_KEYS
+    ]
+    for key in REMINDER_KEYS & set(config):
+        try:
+            parse_duration(str(config[key]))
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+    return problems
+
+
+@dataclass(frozen=True)
+class ReminderPolicy:
+    """How reminders are sent: when, batched or not, and through which channels."""
+
+    window: SendingWindow = field(default_factory=SendingWindow)
+    digest: bool = True
+    routing: Mapping[str, Sequence[str]] = field(
+        default_factory=lambda: {"reminder": ("console",), "escalation": ("console",)}
+    )
+
+    def send_at(self, instant: datetime) -> datetime:
+        return self.window.next_start(instant) if self.digest else self.window.next_open(instant)
+
+
+def _after(config: Mapping[str, Any], key: str) -> Duration:
+    return parse_duration(str(config.get(key, DEFAULT_AFTER[key])))
+
+
+def sweep(
+    tx: Tx,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    registry: WorkflowRegistry,
+    limit: int | None = None,
+) -> int:
+    """Enqueue every reminder and escalation that is due by ``now``; return how many were new."""
+    now = ensure_utc(now)
+    stmt = (
+        select(
+            PROJECT.c.id,
+            PROJECT.c.ref,
+            PROJECT.c.title,
+            PROJECT.c.owner,
+            PROJECT.c.sponsor,
+            PROJECT.c.workflow,
+            PROJECT.c.workflow_version,
+            PROJECT.c.next_review_at,
+        )
+        .where(PROJECT.c.next_review_at <= now)
+        .order_by(PROJECT.c.next_review_at)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    due_projects = list(tx.conn.execute(stmt).mappings())
+    if not due_projects:
+        return 0
+    team = [p["id"] for p in tx.people(role="transformation_team") if p["active"]]
+    rows: list[dict[str, Any]] = []
+    for project in due_projects:
+        due = ensure_utc(project["next_review_at"])
+        try:
+            config = registry.get(project["workflow"], project["workflow_version"]).reminders
+        except Exception:  # a workflow version no longer loadable still gets reminders
+            config = {}
+        stages: list[tuple[str, str, datetime, list[str]]] = [
+            ("reminder", "owner", due, [project["owner"]] if project["owner"] else [])
+        ]
+        sponsor_at = _after(config, "sponsor_after").after(due)
+        if now >= sponsor_at:
+            stages.append(
+                (
+                    "escalation",
+                    "sponsor",
+                    sponsor_at,
+                    [project["sponsor"]] if project["sponsor"] else [],
+                )
+            )
+        team_at = _after(config, "transformation_after").after(due)
+        if now >= team_at:
+            stages.append(("escalation", "transformation_team", team_at, team))
+        for kind, stage, at, recipients in stages:
+            subject, body = _message(project, stage, due, now)
+            for recipient in recipients:
+                for channel in policy.routing.get(kind, ("console",)):
+                    rows.append(
+                        {
+                            "key": f"review:{project['id']}:{due.isoformat()}:{stage}:"
+                            f"{recipient}:{channel}",
+                            "kind": kind,
+                            "recipient": recipient,
+                            "channel": channel,
+                            "project_id": project["id"],
+                            "subject": subject,
+                            "body": body,
+                            "not_before": policy.send_at(at),
+                            "created_at": now,
+                        }
+                    )
+    return outbox.enqueue(tx, rows)
+
+
+def _message(
+    project: Mapping[Any, Any], stage: str, due: datetime, now: datetime
+) -> tuple[str, str]:
+    days = (now - due).days
+    when = due.strftime("%d %b %Y")
+    ref, title = project["ref"], project["title"]
+    if stage == "owner":
+        return (
+            f"{ref} review due {when}: {title}",
+            f"The review of {ref} ({title}) was due on {when}. Record it with "
+            f"`qiflow review record {ref}`.",
+        )
+    who = "sponsor" if stage == "sponsor" else "transformation team"
+    return (
+        f"{ref} review overdue since {when} (escalated to the {who}): {title}",
+        f"The review of {ref} ({title}), owned by {project['owner'] or 'nobody'}, has been "
+        f"overdue since {when} ({days} days).",
+    )
