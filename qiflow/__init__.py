@@ -4,6 +4,7 @@ Everything an embedding service needs is importable from here.
 """
 
 from qiflow.clock import Clock, ManualClock, SystemClock
+from qiflow.durations import Duration, parse_duration
 from qiflow.engine import DEFAULT_DATABASE_URL, Engine
 from qiflow.exceptions import (
     ConcurrencyConflict,
@@ -34,6 +35,7 @@ __all__ = [
     "DataPoint",
     "DatabaseError",
     "Directory",
+    "Duration",
     "Engine",
     "Event",
     "GateType",
@@ -58,4 +60,5 @@ __all__ = [
     "__version__",
     "get_plugin_manager",
     "hookimpl",
+    "parse_duration",
 ]

@@ -23,6 +23,16 @@ from qiflow.exceptions import PermissionDenied, ValidationError
 from qiflow.requirements import GuardContext
 from qiflow.snapshots import Row
 
+#: Who may open a sign-off round: anyone with a part in the project.
+REQUESTER_ROLES = (
+    "owner",
+    "sponsor",
+    "qi_lead",
+    "lead_executive_sponsor",
+    "qi_sponsor",
+    "transformation_team",
+)
+
 PENDING, PASSED, REJECTED, EXPIRED, SUPERSEDED = (
     "pending",
     "passed",
@@ -65,7 +75,13 @@ class BaseGate:
     title = "Sign-off"
 
     def check_config(self, config: Mapping[str, Any]) -> list[str]:
-        return [f"unknown key {key!r}" for key in config]
+        """Problems in ``[gates.<name>]``; every gate accepts ``rescreen_on`` (triggers that
+        need a sign-off requested since the project entered its current state)."""
+        problems = [f"unknown key {key!r}" for key in config if key != "rescreen_on"]
+        rescreen = config.get("rescreen_on", [])
+        if not isinstance(rescreen, list) or not all(isinstance(t, str) for t in rescreen):
+            problems.append("rescreen_on must be a list of triggers")
+        return problems
 
     def applies(self, ctx: GuardContext) -> bool:
         return True
@@ -206,7 +222,17 @@ def passed(signoff: Signoff | None, now: datetime) -> bool:
 def request(
     tx: Any, ctx: GuardContext, gate: GateType, form: Mapping[str, Any], *, actor: str
 ) -> tuple[dict[str, Any], Approval]:
-    """Open a new round of ``gate`` with ``form``; supersede a pending or rejected one."""
+    """Open a new round of ``gate`` with ``form``; supersede a pending or rejected one.
+
+    A new round is the project's current assessment, so only people with a part in
+    the project may open one (see :data:`REQUESTER_ROLES`).
+    """
+    if not ctx.roles_of(actor) & set(REQUESTER_ROLES):
+        raise PermissionDenied(
+            f"{ctx.project.ref}: {actor!r} has no part in the project "
+            f"(needs one of {', '.join(REQUESTER_ROLES)}) and cannot "
+            f"request its {gate.title}"
+        )
     if not gate.applies(ctx):
         raise ValidationError(f"{gate.title} does not apply to {ctx.project.ref}")
     approval = gate.assess(ctx, form)
@@ -259,6 +285,10 @@ def decide(
     for the audit trail, so it comes back as a ``signoff.refused`` event plus the
     ``PermissionDenied`` to raise once that event is committed.
     """
+    if not gate.applies(ctx):
+        raise ValidationError(
+            f"{gate.title} no longer applies to {ctx.project.ref}; there is nothing to decide"
+        )
     latest = current(ctx.signoffs(gate.name))
     if latest is None or latest.status != PENDING:
         state = "none has been requested" if latest is None else f"the latest is {latest.status}"
