@@ -1,0 +1,5 @@
+"""Webhook and Microsoft Teams channels for qiflow (see README.md)."""
+
+from qiflow_webhook.plugin import WebhookChannel
+
+__all__ = ["WebhookChannel"]
