@@ -171,7 +171,14 @@ def request_signoff(rules: Rules, gate: str, form: Mapping[str, Any], actor: str
     def change(work: Work, tx: Tx) -> None:
         gate_type = _gate(rules, gate)
         ctx = rules.context(work.project, tx, actor, work.now)
-        values, approval = gates.request(tx, ctx, gate_type, form, actor=actor)
+        if not any(gate in t.gates for t in ctx.workflow.transitions):
+            raise ValidationError(
+                f"{work.values['ref']}'s workflow ({ctx.workflow.name} "
+                f"version {ctx.workflow.version}) has no {gate!r} gate"
+            )
+        values, approval = gates.request(
+            tx, ctx, gate_type, form, actor=actor, version=work.version
+        )
         work.emit(
             "signoff.requested",
             {
@@ -218,19 +225,22 @@ def decide_signoff(
     return change
 
 
-def expire_signoff(rules: Rules, gate: str) -> Change:
+def expire_signoff(gate: str, signoff_id: int) -> Change:
+    """Mark one passed round whose approval has run out as expired (``gate.expired``)."""
+
     def change(work: Work, tx: Tx) -> None:
-        latest = gates.current(gates.load_signoffs(tx, work.values["id"], gate))
-        if latest is None or latest.status != gates.PASSED or not latest.expired(work.now):
+        found = [s for s in gates.load_signoffs(tx, work.values["id"], gate) if s.id == signoff_id]
+        if not found or found[0].status != gates.PASSED or not found[0].expired(work.now):
             return
-        tx.update_signoff(latest.id, {"status": gates.EXPIRED})
+        signoff = found[0]
+        tx.update_signoff(signoff.id, {"status": gates.EXPIRED})
         work.emit(
             "gate.expired",
             {
                 "gate": gate,
-                "round": latest.round,
-                "stage": latest.stage,
-                "valid_until": latest.valid_until.isoformat() if latest.valid_until else None,
+                "round": signoff.round,
+                "stage": signoff.stage,
+                "valid_until": signoff.valid_until.isoformat() if signoff.valid_until else None,
             },
         )
 

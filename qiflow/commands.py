@@ -82,6 +82,7 @@ class CommandRunner:
                     "created_at": now,
                     "updated_at": now,
                     "state_entered_at": now,
+                    "state_entered_version": 1,
                     "programme_status": "none",
                     "escalation_dismissed": None,
                     **{name: None for name in EDITABLE_FIELDS},
@@ -98,7 +99,7 @@ class CommandRunner:
                     state=initial.name,
                     next_review_at=review.isoformat() if review else None,
                 )
-                work = Work(values=row, now=now)
+                work = Work(values=row, now=now, version=1)
                 work.emit("project.created", payload)
                 self.rules.settle(work, tx)
                 project = self._commit(
@@ -138,7 +139,7 @@ class CommandRunner:
                 if expected_version is not None and row["version"] != expected_version:
                     raise ConcurrencyConflict(row["ref"], expected_version, row["version"])
                 now = self.clock.now()
-                work = Work(values=row, now=now)
+                work = Work(values=row, now=now, version=row["version"] + 1)
                 change(work, tx)
                 self.rules.settle(work, tx)
                 project = self._commit(

@@ -121,6 +121,7 @@ class Signoff:
     valid_for: str | None
     requested_by: str
     requested_at: datetime
+    requested_version: int
     decided_at: datetime | None
     valid_until: datetime | None
     reason: str | None
@@ -172,6 +173,7 @@ def _signoff(row: Row, decisions: tuple[Decision, ...]) -> Signoff:
         valid_for=row["valid_for"],
         requested_by=row["requested_by"],
         requested_at=ensure_utc(row["requested_at"]),
+        requested_version=row["requested_version"],
         decided_at=ensure_utc(row["decided_at"]) if row["decided_at"] else None,
         valid_until=ensure_utc(row["valid_until"]) if row["valid_until"] else None,
         reason=row["reason"],
@@ -203,7 +205,7 @@ def awaiting(gate: GateType, ctx: GuardContext, trigger: str | None = None) -> l
         until = latest.valid_until.strftime("%Y-%m-%d") if latest.valid_until else "?"
         return [f"{latest.stage}: expired on {until}; request a new review"]
     rescreen = ctx.gate_config(gate.name).get("rescreen_on", [])
-    if trigger in rescreen and latest.requested_at < ctx.project.state_entered_at:
+    if trigger in rescreen and latest.requested_version <= ctx.project.state_entered_version:
         return [
             f"{gate.title}: must be screened again before {trigger} (the last one predates "
             f"the project's move to {ctx.project.state})"
@@ -220,7 +222,13 @@ def passed(signoff: Signoff | None, now: datetime) -> bool:
 
 
 def request(
-    tx: Any, ctx: GuardContext, gate: GateType, form: Mapping[str, Any], *, actor: str
+    tx: Any,
+    ctx: GuardContext,
+    gate: GateType,
+    form: Mapping[str, Any],
+    *,
+    actor: str,
+    version: int,
 ) -> tuple[dict[str, Any], Approval]:
     """Open a new round of ``gate`` with ``form``; supersede a pending or rejected one.
 
@@ -255,6 +263,7 @@ def request(
         "valid_for": str(approval.valid_for) if approval.valid_for else None,
         "requested_by": actor,
         "requested_at": ctx.now,
+        "requested_version": version,
     }
     tx.insert_signoff(values)
     return values, approval

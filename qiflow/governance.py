@@ -111,12 +111,12 @@ class GovernanceCommands:
             self._runner.run(
                 project_id,
                 f"signoff.expire:{gate}",
-                changes.expire_signoff(self._rules, gate),
+                changes.expire_signoff(gate, signoff_id),
                 actor=actor,
                 expected_version=None,
                 idempotency_key=None,
             )
-            for project_id, gate in due
+            for project_id, gate, signoff_id in due
         ]
 
     def escalate(self, project: str, *, actor: str) -> Project:

@@ -35,6 +35,8 @@ class Work:
 
     values: dict[str, Any]
     now: datetime
+    #: The version the project will have once this command commits.
+    version: int
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
     committed: list[Event] = field(default_factory=list)
@@ -213,6 +215,7 @@ class Rules:
             previous_state=project.state,
             next_review_at=next_review,
             state_entered_at=now,
+            state_entered_version=work.version,
         )
         payload["cycle"] = work.values["current_cycle"]
         payload["next_review_at"] = next_review.isoformat() if next_review else None

@@ -28,6 +28,7 @@ REPLAYED_FIELDS: tuple[str, ...] = (
     "updated_at",
     "programme_status",
     "state_entered_at",
+    "state_entered_version",
 )
 
 
@@ -53,6 +54,7 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                     next_review_at=_when(p["next_review_at"]),
                     created_at=event.created_at,
                     state_entered_at=event.created_at,
+                    state_entered_version=1,
                     programme_status="none",
                 )
             case "project.updated":
@@ -64,6 +66,7 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                     current_cycle=p["cycle"],
                     next_review_at=_when(p["next_review_at"]),
                     state_entered_at=event.created_at,
+                    state_entered_version=event.version,
                 )
             case "review.recorded":
                 state["next_review_at"] = _when(p["next_review_at"])

@@ -47,6 +47,7 @@ class ProjectRow(SQLModel, table=True):
     )
     escalation_dismissed: list[str] | None = Field(default=None, sa_column=Column(JSON))
     state_entered_at: datetime | None = None
+    state_entered_version: int | None = None
     next_review_at: datetime | None = Field(default=None, index=True)
     event_count: int = 0
     head_hash: str = Field(max_length=64)
@@ -172,6 +173,7 @@ class SignoffRow(SQLModel, table=True):
     valid_for: str | None = Field(default=None, max_length=40)
     requested_by: str = Field(max_length=200)
     requested_at: datetime
+    requested_version: int
     decided_at: datetime | None = None
     valid_until: datetime | None = Field(default=None, index=True)
     reason: str | None = Field(default=None, sa_column=Column(Text))

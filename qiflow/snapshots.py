@@ -83,6 +83,7 @@ class Project:
     qi_sponsor: str | None
     programme_status: str
     state_entered_at: datetime
+    state_entered_version: int
     next_review_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -114,6 +115,7 @@ class Project:
             qi_sponsor=row["qi_sponsor"],
             programme_status=row["programme_status"],
             state_entered_at=ensure_utc(row["state_entered_at"] or row["created_at"]),
+            state_entered_version=row["state_entered_version"] or 1,
             next_review_at=_utc(row["next_review_at"]),
             created_at=ensure_utc(row["created_at"]),
             updated_at=ensure_utc(row["updated_at"]),

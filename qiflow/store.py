@@ -390,14 +390,14 @@ class Tx:
     def insert_decision(self, values: Mapping[str, Any]) -> None:
         self.conn.execute(insert(DECISION).values(**values))
 
-    def expired_signoffs(self, now: datetime) -> list[tuple[str, str]]:
-        """(project id, gate) of passed sign-offs whose approval ran out before ``now``."""
+    def expired_signoffs(self, now: datetime) -> list[tuple[str, str, int]]:
+        """(project id, gate, sign-off id) of passed sign-offs whose approval has run out."""
         stmt = (
-            select(SIGNOFF.c.project_id, SIGNOFF.c.gate)
-            .where(SIGNOFF.c.status == "passed", SIGNOFF.c.valid_until < ensure_utc(now))
+            select(SIGNOFF.c.project_id, SIGNOFF.c.gate, SIGNOFF.c.id)
+            .where(SIGNOFF.c.status == "passed", SIGNOFF.c.valid_until <= ensure_utc(now))
             .order_by(SIGNOFF.c.id)
         )
-        return [(r.project_id, r.gate) for r in self.conn.execute(stmt)]
+        return [(r.project_id, r.gate, r.id) for r in self.conn.execute(stmt)]
 
     def count(self, table: str) -> int:
         return int(

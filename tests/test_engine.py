@@ -21,7 +21,7 @@ from qiflow import (
     hookimpl,
 )
 from qiflow.snapshots import Event, Project
-from tests.helpers import OWNER, SPONSOR, new_project, study_cycle, to_pdsa_testing
+from tests.helpers import OWNER, SPONSOR, new_project, pass_qeia, study_cycle, to_pdsa_testing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,6 +105,7 @@ def test_full_pdsa_flow_adapt_increments_cycle_and_records_decisions(engine: Eng
     adopted = engine.fire(project.ref, "adopt", actor=OWNER)
     assert adopted.state == "adopted"
     assert [(c.number, c.act) for c in engine.cycles(project.ref)] == [(1, "adapt"), (2, "adopt")]
+    pass_qeia(engine, project)  # spreading needs a screening made after adoption
     assert engine.fire(project.ref, "spread", actor=OWNER).state == "spreading"
     assert engine.fire(project.ref, "sustain", actor=SPONSOR).state == "sustained"
     assert engine.available_triggers(project.ref) == []

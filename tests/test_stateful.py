@@ -68,15 +68,16 @@ class Model:
     balancing: bool = False
     closed: bool = False
     cycles: dict[int, set[str]] = field(default_factory=dict)
-    entered_at: datetime | None = None
+    entered_version: int = 1  # the version at which the project entered its state
     qeia_at: datetime | None = None  # when the last QEIA passed (requested and approved)
+    qeia_requested_version: int = 0
     qeia_until: datetime | None = None
 
     def qeia_valid(self, now: datetime, fresh: bool) -> bool:
         """A passed, unexpired QEIA; ``fresh``: screened since entering the state."""
         if self.qeia_at is None or self.qeia_until is None or now >= self.qeia_until:
             return False
-        return not fresh or (self.entered_at is not None and self.qeia_at >= self.entered_at)
+        return not fresh or self.qeia_requested_version > self.entered_version
 
     @property
     def recorded(self) -> set[str]:
@@ -155,8 +156,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         if trigger in ("start_testing", "adapt"):
             model.cycle += 1
         model.previous, model.state = model.state, target
-        model.entered_at = self.clock.now()
         model.version += 1
+        model.entered_version = model.version
         event(f"reached {target}")
 
     @rule(ref=projects)
@@ -165,6 +166,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         model = self.models[ref]
         self.engine.request_signoff(ref, "qeia", LOW_RISK, actor=OWNER)
         model.version += 1
+        # the new round is now the project's assessment: nothing passed until it is approved
+        model.qeia_at = model.qeia_until = None
+        requested_version = model.version
         if not model.sponsor:
             with pytest.raises(PermissionDenied, match="holds none of the roles"):
                 self.engine.decide_signoff(ref, "qeia", actor=SPONSOR, approve=True)
@@ -174,6 +178,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         model.version += 1
         model.qeia_at = self.clock.now()
         model.qeia_until = parse_duration("P12M").after(model.qeia_at)
+        model.qeia_requested_version = requested_version
 
     @rule(ref=projects, name=st.sampled_from(["sponsor", "aim", "quality", "learning"]))
     def update(self, ref: str, name: str) -> None:

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("valid_for", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("requested_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("requested_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("requested_version", sa.Integer(), nullable=False),
         sa.Column("decided_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("valid_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
@@ -98,6 +99,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("state_entered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
         )
+        batch_op.add_column(sa.Column("state_entered_version", sa.Integer(), nullable=True))
         batch_op.create_index(
             batch_op.f("ix_project_programme_status"), ["programme_status"], unique=False
         )
@@ -106,6 +108,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("project", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_project_programme_status"))
+        batch_op.drop_column("state_entered_version")
         batch_op.drop_column("state_entered_at")
         batch_op.drop_column("escalation_dismissed")
         batch_op.drop_column("programme_status")
