@@ -106,7 +106,7 @@ def load_settings(
         routing={"reminder": ("console",), "escalation": ("console",), **routing},
     )
     channels, secrets = _channels(doc.get("channels", {}), env, problems)
-    daemon = _daemon(doc.get("daemon", {}), problems)
+    daemon = _daemon(doc.get("daemon", {}), problems, digest=bool(digest))
     allow = env.get("QIFLOW_PLUGINS")
     plugins = (
         tuple(p.strip() for p in allow.split(",") if p.strip())
@@ -161,7 +161,7 @@ def _channels(
     return result, literal
 
 
-def _daemon(raw: Mapping[str, Any], problems: list[str]) -> DaemonSettings:
+def _daemon(raw: Mapping[str, Any], problems: list[str], *, digest: bool) -> DaemonSettings:
     def number(key: str, default: float) -> float:
         value = raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -181,6 +181,7 @@ def _daemon(raw: Mapping[str, Any], problems: list[str]) -> DaemonSettings:
             lease=timedelta(seconds=number("lease", 300)),
             batch=int(number("batch", 200)),
             max_attempts=attempts,
+            digest=digest,
         ),
     )
 

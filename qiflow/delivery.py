@@ -31,6 +31,9 @@ class DeliverySettings:
     lease: timedelta = timedelta(minutes=5)
     batch: int = 200
     max_attempts: int = 8
+    #: One message per person for everything claimed together (the daily digest);
+    #: off, every notification is its own message.
+    digest: bool = True
 
 
 @dataclass
@@ -86,10 +89,11 @@ def deliver_once(
             tx, now=now, daemon=daemon, lease=settings.lease, limit=settings.batch
         )
     report.claimed = len(claimed)
-    groups: dict[tuple[str, str], list[RowMapping]] = {}
+    groups: dict[tuple[str, str, int], list[RowMapping]] = {}
     for row in claimed:
-        groups.setdefault((row["recipient"], row["channel"]), []).append(row)
-    for (recipient, channel_name), rows in groups.items():
+        alone = 0 if settings.digest else row["id"]
+        groups.setdefault((row["recipient"], row["channel"], alone), []).append(row)
+    for (recipient, channel_name, _), rows in groups.items():
         if stopping():
             break
         ids = [r["id"] for r in rows]
