@@ -8,6 +8,7 @@ from qiflow.durations import Duration, parse_duration
 from qiflow.engine import DEFAULT_DATABASE_URL, Engine
 from qiflow.exceptions import (
     ConcurrencyConflict,
+    ConfigError,
     DatabaseError,
     GuardFailed,
     InvalidTransition,
@@ -32,6 +33,7 @@ __all__ = [
     "BaseGate",
     "Clock",
     "ConcurrencyConflict",
+    "ConfigError",
     "DataPoint",
     "DatabaseError",
     "Directory",
