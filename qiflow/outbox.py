@@ -39,8 +39,9 @@ def enqueue(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> int:
             dialect.insert(NOTIFICATION)
             .values(chunk)
             .on_conflict_do_nothing(index_elements=["key"])
+            .returning(NOTIFICATION.c.id)
         )
-        total += tx.conn.execute(stmt).rowcount or 0
+        total += len(tx.conn.execute(stmt).all())
     return total
 
 

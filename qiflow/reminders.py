@@ -18,18 +18,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from qiflow import outbox
 from qiflow.civil_time import SendingWindow
 from qiflow.clock import ensure_utc
 from qiflow.durations import Duration, parse_duration
-from qiflow.store import PROJECT, Tx
+from qiflow.store import PROJECT, SIGNOFF, Tx
 
 if TYPE_CHECKING:
     from qiflow.workflow import WorkflowRegistry
 
 DEFAULT_AFTER = {"sponsor_after": "P7D", "transformation_after": "P21D"}
+#: A pending sign-off reminds its approvers after this; an approval warns before it runs out.
+SIGNOFF_PENDING_AFTER = parse_duration("P7D")
+SIGNOFF_EXPIRY_WARNING = parse_duration("P30D")
 REMINDER_KEYS = set(DEFAULT_AFTER)
 
 
@@ -92,9 +95,11 @@ def sweep(
     if limit is not None:
         stmt = stmt.limit(limit)
     due_projects = list(tx.conn.execute(stmt).mappings())
-    if not due_projects:
-        return 0
-    team = [p["id"] for p in tx.people(role="transformation_team") if p["active"]]
+    team = (
+        [p["id"] for p in tx.people(role="transformation_team") if p["active"]]
+        if due_projects
+        else []
+    )
     rows: list[dict[str, Any]] = []
     for project in due_projects:
         due = ensure_utc(project["next_review_at"])
@@ -136,7 +141,85 @@ def sweep(
                             "created_at": now,
                         }
                     )
+    rows.extend(_signoff_rows(tx, now, policy))
     return outbox.enqueue(tx, rows)
+
+
+def _signoff_rows(tx: Tx, now: datetime, policy: ReminderPolicy) -> list[dict[str, Any]]:
+    """Approvers of sign-offs pending a week; owners of approvals about to run out."""
+    pending_since = now - SIGNOFF_PENDING_AFTER.delta
+    expiring_by = now + SIGNOFF_EXPIRY_WARNING.delta
+    stmt = (
+        select(SIGNOFF, PROJECT.c.ref, PROJECT.c.title, PROJECT.c.owner, PROJECT.c.sponsor)
+        .join(PROJECT, PROJECT.c.id == SIGNOFF.c.project_id)
+        .where(
+            or_(
+                and_(SIGNOFF.c.status == "pending", SIGNOFF.c.requested_at <= pending_since),
+                and_(
+                    SIGNOFF.c.status == "passed",
+                    SIGNOFF.c.valid_until > now,
+                    SIGNOFF.c.valid_until <= expiring_by,
+                ),
+            )
+        )
+    )
+    found = list(tx.conn.execute(stmt).mappings())
+    if not found:
+        return []
+    holders: dict[str, list[str]] = {}
+    for person in tx.people():
+        if person["active"]:
+            for role in person["roles"]:
+                holders.setdefault(role, []).append(person["id"])
+    rows: list[dict[str, Any]] = []
+    for s in found:
+        if s["status"] == "pending":
+            due = ensure_utc(s["requested_at"]) + SIGNOFF_PENDING_AFTER.delta
+            recipients = sorted(
+                {
+                    p
+                    for role in s["roles"]
+                    for p in (
+                        [s["sponsor"]]
+                        if role == "sponsor" and s["sponsor"]
+                        else holders.get(role, [])
+                    )
+                    if p not in (s["owner"], s["requested_by"])
+                }
+            )
+            stage = "approvers"
+            subject = f"{s['ref']} {s['stage']} awaits your decision: {s['title']}"
+            body = (
+                f"{s['stage']} for {s['ref']} was requested by {s['requested_by']} and "
+                f"awaits {', '.join(s['roles'])}. Decide it with `qiflow signoff decide "
+                f"{s['ref']} {s['gate']} --approve` (or --reject --comment ...)."
+            )
+        else:
+            until = ensure_utc(s["valid_until"])
+            due = until - SIGNOFF_EXPIRY_WARNING.delta
+            recipients = [s["owner"]] if s["owner"] else []
+            stage = "expiring"
+            subject = f"{s['ref']} {s['stage']} runs out on {until:%d %b %Y}: {s['title']}"
+            body = (
+                f"The {s['stage']} approval of {s['ref']} runs out on {until:%d %b %Y}; "
+                "gated transitions are blocked after that until a new review passes."
+            )
+        for recipient in recipients:
+            for channel in policy.routing.get("reminder", ("console",)):
+                rows.append(
+                    {
+                        "key": f"signoff:{s['id']}:{due.isoformat()}:{stage}:{recipient}:{channel}",
+                        "kind": "reminder",
+                        "recipient": recipient,
+                        "channel": channel,
+                        "project_id": s["project_id"],
+                        "subject": subject,
+                        "body": body,
+                        "not_before": policy.send_at(max(due, now)),
+                        "created_at": now,
+                    }
+                )
+    return rows
 
 
 def _message(

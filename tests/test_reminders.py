@@ -1,0 +1,206 @@
+"""The sweep enqueues each reminder once; delivery groups, retries and dead-letters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from qiflow import Engine, ManualClock, Person, hookimpl
+from qiflow.civil_time import parse_window
+from qiflow.config import DaemonSettings, Settings
+from qiflow.daemon import Daemon
+from qiflow.delivery import DeliverySettings
+from qiflow.notifications import DeliveryError, Notification
+from qiflow.outbox import rows
+from qiflow.reminders import ReminderPolicy
+from tests.helpers import LOW_RISK, OWNER, SPONSOR, new_project
+
+MONDAY_NOON = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)  # GMT, a working day
+
+
+class Recorder:
+    """A channel that keeps what it is given, and can be told to fail."""
+
+    name = "record"
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+        self.failures: list[DeliveryError] = []
+
+    def send(self, notification: Notification) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(notification)
+
+    @hookimpl
+    def qiflow_channels(self, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        return {"record": self}
+
+
+def settings(*, digest: bool = True, max_attempts: int = 3) -> Settings:
+    policy = ReminderPolicy(
+        window=parse_window(),
+        digest=digest,
+        routing={"reminder": ("record",), "escalation": ("record",)},
+    )
+    return Settings(
+        policy=policy,
+        daemon=DaemonSettings(
+            delivery=DeliverySettings(
+                digest=digest, max_attempts=max_attempts, lease=timedelta(minutes=5)
+            )
+        ),
+    )
+
+
+@pytest.fixture
+def setup(db_url: str) -> Iterator[tuple[Engine, ManualClock, Recorder]]:
+    clock = ManualClock(MONDAY_NOON)
+    recorder = Recorder()
+    engine = Engine(db_url, clock=clock, plugins=[recorder])
+    engine.import_people(
+        [
+            Person(id="tt", name="Transformation", roles=("transformation_team",)),
+            Person(id="md", name="Medical Director", roles=("medical_director",)),
+            Person(id="don", name="Director of Nursing", roles=("director_of_nursing",)),
+        ],
+        actor="admin",
+    )
+    yield engine, clock, recorder
+    engine.close()
+
+
+def keys(engine: Engine) -> list[str]:
+    with engine.store.read() as tx:
+        # keys end with ":<stage>:<recipient>:<channel>"
+        found = rows(tx, limit=1000)
+        return sorted(r["key"].split(":")[-3] + ":" + r["recipient"] for r in found)
+
+
+def test_reminders_and_escalations_are_enqueued_once_each(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, _recorder = setup
+    project = new_project(engine)  # idea: review due in 30 days
+    worker = Daemon(engine, settings(), name="d1")
+    assert worker.sweep_once() == 0
+    clock.advance(days=31)
+    assert worker.sweep_once() == 1
+    assert worker.sweep_once() == 0  # a second sweep, or a second daemon, adds nothing
+    assert Daemon(engine, settings(), name="d2").sweep_once() == 0
+    clock.advance(days=7)
+    assert worker.sweep_once() == 1
+    clock.advance(days=14)
+    assert worker.sweep_once() == 1
+    assert keys(engine) == [f"owner:{OWNER}", f"sponsor:{SPONSOR}", "transformation_team:tt"]
+    engine.record_review(project.ref, actor=OWNER)
+    clock.advance(days=1)
+    assert worker.sweep_once() == 0  # reviewed: nothing new is due
+
+
+def test_messages_wait_for_the_window_and_come_as_one_digest(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, recorder = setup
+    clock.set(datetime(2027, 3, 3, 20, 0, tzinfo=UTC))
+    for title in ("A", "B", "C"):  # reviews due in 30 days: Friday 2 April, 21:00 BST
+        engine.create_project(title, actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.set(datetime(2027, 4, 2, 20, 30, tzinfo=UTC))
+    worker = Daemon(engine, settings(), name="d1")
+    assert worker.sweep_once() == 3
+    assert worker.deliver_once().claimed == 0  # not before the window opens
+    clock.set(datetime(2027, 4, 5, 8, 0, tzinfo=UTC))  # Monday 09:00 BST
+    report = worker.deliver_once()
+    assert (report.claimed, report.sent) == (3, 3)
+    [digest] = recorder.sent
+    assert digest.recipient == OWNER
+    assert len(digest.items) == 3
+    assert digest.subject == "3 QI project items need your attention"
+
+
+def test_failures_back_off_then_dead_letter_and_can_be_retried(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, recorder = setup
+    engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.advance(days=31)
+    worker = Daemon(engine, settings(max_attempts=3), name="d1")
+    worker.sweep_once()
+    recorder.failures = [
+        DeliveryError("busy", retry_after=60),
+        DeliveryError("busy again"),
+        DeliveryError("still busy"),
+    ]
+    assert worker.deliver_once().retried == 1
+    assert worker.deliver_once().claimed == 0  # waiting for Retry-After
+    clock.advance(seconds=61)
+    assert worker.deliver_once().retried == 1
+    clock.advance(hours=2)
+    assert worker.deliver_once().dead == 1
+    with engine.store.read() as tx:
+        [row] = rows(tx, status="dead")
+    assert (row["attempts"], row["last_error"]) == (3, "still busy")
+    from qiflow.outbox import retry
+
+    with engine.store.write() as tx:
+        assert retry(tx, None, clock.now()) == 1
+    assert worker.deliver_once().sent == 1
+    assert len(recorder.sent) == 1
+
+
+def test_permanent_failures_dead_letter_at_once(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, recorder = setup
+    engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.advance(days=31)
+    worker = Daemon(engine, settings(), name="d1")
+    worker.sweep_once()
+    recorder.failures = [DeliveryError("no address", permanent=True)]
+    assert worker.deliver_once().dead == 1
+
+
+def test_a_lease_that_runs_out_is_taken_by_another_daemon(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, recorder = setup
+    engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.advance(days=31)
+    first = Daemon(engine, settings(), name="crashed")
+    first.sweep_once()
+    from qiflow.outbox import claim
+
+    with engine.store.write() as tx:  # claimed, then the daemon "dies"
+        assert (
+            len(claim(tx, now=clock.now(), daemon="crashed", lease=timedelta(minutes=5), limit=10))
+            == 1
+        )
+    second = Daemon(engine, settings(), name="d2")
+    assert second.deliver_once().claimed == 0  # the lease still holds
+    clock.advance(minutes=6)
+    assert second.deliver_once().sent == 1
+    assert [n.recipient for n in recorder.sent] == [OWNER]
+
+
+def test_pending_signoffs_remind_approvers_and_expiring_ones_warn_the_owner(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, _recorder = setup
+    project = new_project(engine)
+    form = {**LOW_RISK, "full_assessment": "reviewed"}
+    engine.request_signoff(project.ref, "qeia", form, actor=OWNER)
+    worker = Daemon(engine, settings(), name="d1")
+    clock.advance(days=8)
+    worker.sweep_once()
+    assert [k for k in keys(engine) if k.startswith("approvers")] == [
+        "approvers:don",
+        "approvers:md",
+    ]
+    engine.decide_signoff(project.ref, "qeia", actor="md", approve=True)
+    engine.decide_signoff(project.ref, "qeia", actor="don", approve=True)
+    clock.advance(days=365 - 20)  # low risk: valid 12 months; 20 days or so left
+    worker.sweep_once()
+    assert f"expiring:{OWNER}" in keys(engine)
