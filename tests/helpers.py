@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from qiflow import Engine, Project
+from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
 
 OWNER, SPONSOR = "olivia", "sam"
-LOW_RISK = {
-    "scores": {
-        d: {"impact": 2, "likelihood": 2}
-        for d in (
-            "patient_safety",
-            "clinical_effectiveness",
-            "patient_experience",
-            "equality",
-            "workforce",
-            "finance",
-        )
-    }
-}
+LOW_RISK = {"scores": {d: {"impact": 2, "likelihood": 2} for d in QEIA_DOMAINS}}
 
 
 def pass_qeia(engine: Engine, project: Project, form: dict | None = None) -> Project:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from qiflow.builtin.qeia import DOMAINS
 from qiflow.cli import main
 
 
@@ -24,16 +25,8 @@ def show(db_url: str, ref: str) -> dict:
 
 
 def screening(tmp_path: Path) -> str:
-    domains = (
-        "patient_safety",
-        "clinical_effectiveness",
-        "patient_experience",
-        "equality",
-        "workforce",
-        "finance",
-    )
     path = tmp_path / "screening.toml"
-    path.write_text("".join(f"[scores.{d}]\nimpact = 2\nlikelihood = 3\n" for d in domains))
+    path.write_text("".join(f"[scores.{d}]\nimpact = 2\nlikelihood = 3\n" for d in DOMAINS))
     return str(path)
 
 

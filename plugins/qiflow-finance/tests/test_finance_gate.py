@@ -26,6 +26,7 @@ from qiflow import (
     ValidationError,
     get_plugin_manager,
 )
+from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
 from qiflow.cli import main
 from qiflow.workflow import load_file
 from qiflow.workflow.catalog import default_workflows_dir, vocabulary
@@ -39,14 +40,6 @@ FORM = {
     "saving_basis": "Agency shifts fall from 40 to 25 a month at £250 a shift, over 12 months",
     "amount": SAVING,
 }
-QEIA_DOMAINS = (
-    "patient_safety",
-    "clinical_effectiveness",
-    "patient_experience",
-    "equality",
-    "workforce",
-    "finance",
-)
 LOW_RISK_QEIA = {"scores": {d: {"impact": 2, "likelihood": 2} for d in QEIA_DOMAINS}}
 START_TESTING_GATES = 'gates = ["qeia"]\neffects = ["start_pdsa_cycle"]'
 NOT_REQUESTED = "Finance sign-off: not requested yet (qiflow signoff request {ref} finance)"
