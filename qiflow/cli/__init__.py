@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from qiflow.engine import DEFAULT_DATABASE_URL, Engine
 from qiflow.exceptions import QiflowError
@@ -58,6 +59,14 @@ class QiflowGroup(click.Group):
             return super().invoke(ctx)
         except QiflowError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            click.echo(
+                f"error: the database refused the request: {detail}. If qiflow was "
+                "upgraded, run `qiflow init`; otherwise please report this.",
+                err=True,
+            )
             ctx.exit(1)
 
 
