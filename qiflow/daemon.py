@@ -28,6 +28,7 @@ from qiflow.clock import Clock, ensure_utc
 from qiflow.config import Settings
 from qiflow.delivery import DeliveryReport, deliver_once
 from qiflow.engine import Engine
+from qiflow.exceptions import ConfigError
 from qiflow.notifications import Channel
 from qiflow.store import Store
 
@@ -76,6 +77,14 @@ class Daemon:
         self.clock = clock or engine.clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.channels = channels_from(engine, settings.channels)
+        routed = {name for names in settings.policy.routing.values() for name in names}
+        unknown = sorted(routed - set(self.channels))
+        if unknown:
+            raise ConfigError(
+                f"[routing] names {', '.join(unknown)}, which no installed channel provides "
+                f"(available: {', '.join(sorted(self.channels))}); fix the name, add its "
+                "[channels.<name>] table, or install its plugin"
+            )
         self.stopping = threading.Event()
         self._busy = threading.Lock()
         self._signals = 0
@@ -101,6 +110,7 @@ class Daemon:
                 now=now,
                 daemon=self.name,
                 settings=self.settings.daemon.delivery,
+                person=self.engine.person,
                 stopping=self.stopping.is_set,
             )
             with self.store.write() as tx:

@@ -51,7 +51,7 @@ def message_key(rows: Sequence[Mapping[Any, Any]]) -> str:
     return "qiflow-" + hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
-def build(rows: Sequence[RowMapping], person: Person | None) -> Notification:
+def build(rows: Sequence[RowMapping], person: Person | None, key: str) -> Notification:
     items = [
         Item(kind=r["kind"], project_ref=None, subject=r["subject"], body=r["body"]) for r in rows
     ]
@@ -62,7 +62,7 @@ def build(rows: Sequence[RowMapping], person: Person | None) -> Notification:
         subject = f"{len(rows)} QI project items need your attention"
         body = "\n".join(f"- {item.subject}" for item in items)
     return Notification(
-        key=message_key(rows),
+        key=key,
         channel=first["channel"],
         recipient=first["recipient"],
         name=person.name if person else None,
@@ -73,6 +73,16 @@ def build(rows: Sequence[RowMapping], person: Person | None) -> Notification:
     )
 
 
+def group(claimed: Sequence[RowMapping], digest: bool) -> list[list[RowMapping]]:
+    """Rows that go out as one message: those already sent together keep together;
+    new ones form one digest per person and channel (or one message each)."""
+    groups: dict[tuple[str, str, str | int], list[RowMapping]] = {}
+    for row in claimed:
+        together: str | int = row["message_key"] or (0 if digest else row["id"])
+        groups.setdefault((row["recipient"], row["channel"], together), []).append(row)
+    return list(groups.values())
+
+
 def deliver_once(
     store: Store,
     channels: Mapping[str, Channel],
@@ -80,26 +90,37 @@ def deliver_once(
     now: datetime,
     daemon: str,
     settings: DeliverySettings,
+    person: Callable[[str], Person | None] | None = None,
     stopping: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
-    """Claim one batch and send it; stop between messages if ``stopping()`` turns true."""
+    """Claim one batch and send it; stop between messages if ``stopping()`` turns true.
+
+    ``person`` looks recipients up (the engine's directory); by default the person table.
+    """
     report = DeliveryReport()
     with store.write() as tx:
         claimed = outbox.claim(
             tx, now=now, daemon=daemon, lease=settings.lease, limit=settings.batch
         )
+        messages = group(claimed, settings.digest)
+        keys = []
+        for rows in messages:
+            key = rows[0]["message_key"] or message_key(rows)
+            outbox.assign_key(tx, [r["id"] for r in rows], key)
+            keys.append(key)
     report.claimed = len(claimed)
-    groups: dict[tuple[str, str, int], list[RowMapping]] = {}
-    for row in claimed:
-        alone = 0 if settings.digest else row["id"]
-        groups.setdefault((row["recipient"], row["channel"], alone), []).append(row)
-    for (recipient, channel_name, _), rows in groups.items():
+    for rows, key in zip(messages, keys, strict=True):
         if stopping():
             break
         ids = [r["id"] for r in rows]
-        with store.read() as tx:
-            found = tx.person(recipient)
-        notification = build(rows, Person.from_row(found) if found else None)
+        recipient, channel_name = rows[0]["recipient"], rows[0]["channel"]
+        if person is not None:
+            found = person(recipient)
+        else:
+            with store.read() as tx:
+                row = tx.person(recipient)
+            found = Person.from_row(row) if row else None
+        notification = build(rows, found, key)
         channel = channels.get(channel_name)
         try:
             if channel is None:

@@ -187,6 +187,11 @@ class GovernanceCommands:
         with self._store.read() as tx:
             return [Person.from_row(row) for row in tx.people(role=role)]
 
+    def person(self, person_id: str) -> Person | None:
+        """A person from the staff directory (a plugin's, if installed, else qiflow's)."""
+        with self._store.read() as tx:
+            return self._rules.directory(tx).person(person_id)
+
     def known_roles(self) -> list[str]:
         """Every role name plugins declare (for checking a people file)."""
         return sorted(vocabulary(self.pm).roles)

@@ -25,6 +25,7 @@ from qiflow.store import Tx
 NOTIFICATION = metadata.tables["notification"]
 DAEMON = metadata.tables["daemon"]
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+MAX_RETRY_AFTER = 86_400.0  # a receiver's Retry-After is honoured up to a day
 
 
 def enqueue(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -72,6 +73,16 @@ def claim(tx: Tx, *, now: datetime, daemon: str, lease: timedelta, limit: int) -
     return list(tx.conn.execute(stmt).mappings())
 
 
+def assign_key(tx: Tx, ids: Sequence[int], key: str) -> None:
+    """Fix the idempotency key of a message before it is first sent, so every retry
+    of it (even by another daemon after a crash) carries the same key."""
+    tx.conn.execute(
+        update(NOTIFICATION)
+        .where(NOTIFICATION.c.id.in_(ids), NOTIFICATION.c.message_key.is_(None))
+        .values(message_key=key)
+    )
+
+
 def _mine(ids: Sequence[int], daemon: str) -> Any:
     return and_(
         NOTIFICATION.c.id.in_(ids),
@@ -104,7 +115,9 @@ def mark_failed(
     rows = tx.conn.execute(select(NOTIFICATION.c.attempts).where(_mine(ids, daemon))).scalars()
     attempts = max(list(rows) or [0]) + 1
     dead = permanent or attempts >= max_attempts
-    delay = retry_after if retry_after is not None else backoff(attempts)
+    delay = backoff(attempts)
+    if retry_after is not None and retry_after == retry_after:  # not NaN
+        delay = min(max(0.0, retry_after), MAX_RETRY_AFTER)
     tx.conn.execute(
         update(NOTIFICATION)
         .where(_mine(ids, daemon))

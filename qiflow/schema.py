@@ -217,6 +217,8 @@ class NotificationRow(SQLModel, table=True):
     lease_until: datetime | None = None
     claimed_by: str | None = Field(default=None, max_length=200)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    #: The idempotency key of the message this row went out in, fixed at its first claim.
+    message_key: str | None = Field(default=None, max_length=80)
     created_at: datetime
     sent_at: datetime | None = None
 

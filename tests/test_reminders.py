@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qiflow import Engine, ManualClock, Person, hookimpl
+from qiflow import ConfigError, Engine, ManualClock, Person, hookimpl
 from qiflow.civil_time import parse_window
 from qiflow.config import DaemonSettings, Settings
 from qiflow.daemon import Daemon
@@ -204,3 +204,33 @@ def test_pending_signoffs_remind_approvers_and_expiring_ones_warn_the_owner(
     clock.advance(days=365 - 20)  # low risk: valid 12 months; 20 days or so left
     worker.sweep_once()
     assert f"expiring:{OWNER}" in keys(engine)
+
+
+def test_a_retried_message_keeps_its_key_when_more_items_fall_due(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, recorder = setup
+    engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.advance(days=1)
+    engine.create_project("B", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.set(datetime(2027, 4, 1, 10, 0, tzinfo=UTC))  # A is due; B is due tomorrow
+    worker = Daemon(engine, settings(), name="d1")
+    worker.sweep_once()
+    recorder.failures = [DeliveryError("timed out after the receiver took it", retry_after=0)]
+    worker.deliver_once()
+    clock.advance(days=1)
+    worker.sweep_once()  # B is now due too
+    worker.deliver_once()
+    first, second = recorder.sent
+    assert len(first.items) == 1  # the retry of A's message, same key as the failed try
+    assert len(second.items) == 1  # B goes out as a message of its own
+    assert first.key != second.key
+    with engine.store.read() as tx:
+        assert {r["message_key"] for r in rows(tx)} == {first.key, second.key}
+
+
+def test_a_routing_typo_is_refused_at_start(setup: tuple[Engine, ManualClock, Recorder]) -> None:
+    engine, _, _ = setup
+    policy = ReminderPolicy(routing={"reminder": ("recrod",), "escalation": ("record",)})
+    with pytest.raises(ConfigError, match="recrod"):
+        Daemon(engine, Settings(policy=policy))

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("lease_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("message_key", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),

@@ -9,6 +9,9 @@ not followed; connect and read timeouts are always set.
 
 from __future__ import annotations
 
+import logging
+import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -16,27 +19,96 @@ from typing import Any
 
 import httpx
 from qiflow import hookimpl
+from qiflow.exceptions import ConfigError
 from qiflow.notifications import Channel, DeliveryError, Notification
 
 FORMATS = ("generic", "teams")
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+KEYS = ("url", "format", "connect_timeout", "read_timeout")
+#: Retried (after Retry-After, or with backoff); any other 3xx, 4xx or 5xx is permanent.
+RETRYABLE = frozenset({408, 425, 429, *range(500, 600)} - {501, 505})
+#: The longest Retry-After honoured (a day); a longer one is shortened to this.
+MAX_RETRY_AFTER = 86_400.0
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 def retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), at most a day."""
     if not value:
         return None
+    value = value.strip()
+    if _SECONDS.fullmatch(value):
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+
+
+class _HideUrls(logging.Filter):
+    """httpx logs each request's URL (INFO), httpcore each response's headers (DEBUG):
+    put the channel's name wherever its URL, or the URL's path and query, would appear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[str, str] = {}
+
+    def add(self, name: str, url: str, parsed: httpx.URL) -> None:
+        label = f"<{name} webhook url>"
+        path = parsed.raw_path.decode("ascii")
+        pieces = {url: label, str(parsed): label}
+        if path != "/":
+            pieces[path] = f"/<{name} webhook path>"
+        if parsed.userinfo:
+            pieces[parsed.userinfo.decode("ascii")] = f"<{name} webhook userinfo>"
+        # the longest first, so a URL is replaced whole before its path is
+        self.secrets = dict(sorted({**self.secrets, **pieces}.items(), key=lambda p: -len(p[0])))
+
+    def _hide(self, text: str) -> str:
+        for secret, label in self.secrets.items():
+            text = text.replace(secret, label)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        if isinstance(record.msg, str):
+            record.msg = self._hide(record.msg)
+        if isinstance(record.args, tuple):
+            args = list(record.args)
+            for i, arg in enumerate(args):
+                if isinstance(arg, str | bytes | httpx.URL):
+                    text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
+                    hidden = self._hide(text)
+                    if hidden != text:
+                        args[i] = hidden
+            record.args = tuple(args)
+        return True
+
+
+_HIDE_URLS = _HideUrls()
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+def _seconds(name: str, key: str, value: Any) -> float:
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
+        seconds = float(value)
     except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"channels.{name}.{key} must be a positive number of seconds")
+    return seconds
 
 
 class WebhookChannel:
@@ -52,15 +124,26 @@ class WebhookChannel:
         read_timeout: float = 10.0,
     ) -> None:
         if format not in FORMATS:
-            raise ValueError(f"channels.{name}.format must be one of {', '.join(FORMATS)}")
-        if not url.startswith(("https://", "http://")):
-            raise ValueError(f"channels.{name}: the url must be http(s)")
+            raise ConfigError(f"channels.{name}.format must be one of {', '.join(FORMATS)}")
+        try:
+            parsed = httpx.URL(url)
+        except Exception:  # the message could quote the URL
+            parsed = None
+        if parsed is None or parsed.scheme not in ("https", "http") or not parsed.host:
+            raise ConfigError(f"channels.{name}: the url must be an http(s) URL")
         self.name = name
         self.format = format
         self._url = url
         self._client = httpx.Client(
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout), follow_redirects=False
+            timeout=httpx.Timeout(
+                _seconds(name, "read_timeout", read_timeout),
+                connect=_seconds(name, "connect_timeout", connect_timeout),
+            ),
+            follow_redirects=False,
         )
+        _HIDE_URLS.add(name, url, parsed)
+        for logger in _HTTP_LOGGERS:
+            logging.getLogger(logger).addFilter(_HIDE_URLS)  # once: a logger's filters are a set
 
     def __repr__(self) -> str:  # never show the URL
         return f"WebhookChannel(name={self.name!r}, format={self.format!r})"
@@ -94,6 +177,8 @@ class WebhookChannel:
             raise DeliveryError(f"{self.name}: timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{self.name}: could not connect ({type(exc).__name__})") from None
+        except Exception as exc:  # its message could quote the URL, so give only its type
+            raise DeliveryError(f"{self.name}: request failed ({type(exc).__name__})") from None
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -120,13 +205,21 @@ def qiflow_channels(config: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Cha
         table = config.get(name)
         if table is None:
             continue
+        unknown = sorted(set(table) - set(KEYS))
+        if unknown:
+            raise ConfigError(
+                f"channels.{name}: unknown setting(s) {', '.join(unknown)} "
+                "(expected url_env, format, connect_timeout, read_timeout)"
+            )
         if "url" not in table:
-            raise ValueError(f"channels.{name} needs url_env (the variable holding the URL)")
+            raise ConfigError(f"channels.{name} needs url_env (the variable holding the URL)")
+        if not str(table["url"]).strip():
+            raise ConfigError(f"channels.{name}: the url is empty (check its url_env variable)")
         channels[name] = WebhookChannel(
             name,
             str(table["url"]),
             format=str(table.get("format", default_format)),
-            connect_timeout=float(table.get("connect_timeout", 5.0)),
-            read_timeout=float(table.get("read_timeout", 10.0)),
+            connect_timeout=table.get("connect_timeout", 5.0),
+            read_timeout=table.get("read_timeout", 10.0),
         )
     return channels
