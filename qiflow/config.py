@@ -103,7 +103,12 @@ def load_settings(
     policy = ReminderPolicy(
         window=window,
         digest=bool(digest),
-        routing={"reminder": ("console",), "escalation": ("console",), **routing},
+        routing={
+            "reminder": ("console",),
+            "escalation": ("console",),
+            "event": ("console",),
+            **routing,
+        },
     )
     channels, secrets = _channels(doc.get("channels", {}), env, problems)
     daemon = _daemon(doc.get("daemon", {}), problems, digest=bool(digest))

@@ -23,7 +23,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from qiflow import outbox, reminders
+from qiflow import notices, outbox, reminders
 from qiflow.clock import Clock, ensure_utc
 from qiflow.config import Settings
 from qiflow.delivery import DeliveryReport, deliver_once
@@ -91,15 +91,18 @@ class Daemon:
 
     # one pass of each kind ------------------------------------------------------------
     def sweep_once(self) -> int:
-        now = self.clock.now()
-        with self.store.write() as tx:
-            new = reminders.sweep(
-                tx, now=now, policy=self.settings.policy, registry=self.engine.registry
-            )
-            outbox.heartbeat(tx, self.name, now, sweep=True)
+        """Expire run-out approvals, then enqueue due reminders and event notices."""
         expired = self.engine.expire_signoffs(actor=f"daemon:{self.name}")
-        log.info("sweep", daemon=self.name, enqueued=new, signoffs_expired=len(expired))
-        return new
+        now = self.clock.now()
+        policy = self.settings.policy
+        with self.store.write() as tx:
+            due = reminders.sweep(tx, now=now, policy=policy, registry=self.engine.registry)
+            told = notices.sweep(tx, now=now, policy=policy)
+            outbox.heartbeat(tx, self.name, now, sweep=True)
+        log.info(
+            "sweep", daemon=self.name, reminders=due, notices=told, signoffs_expired=len(expired)
+        )
+        return due + told
 
     def deliver_once(self) -> DeliveryReport:
         with self._busy:

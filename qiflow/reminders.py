@@ -57,7 +57,11 @@ class ReminderPolicy:
     window: SendingWindow = field(default_factory=SendingWindow)
     digest: bool = True
     routing: Mapping[str, Sequence[str]] = field(
-        default_factory=lambda: {"reminder": ("console",), "escalation": ("console",)}
+        default_factory=lambda: {
+            "reminder": ("console",),
+            "escalation": ("console",),
+            "event": ("console",),
+        }
     )
 
     def send_at(self, instant: datetime) -> datetime:

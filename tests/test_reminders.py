@@ -234,3 +234,32 @@ def test_a_routing_typo_is_refused_at_start(setup: tuple[Engine, ManualClock, Re
     policy = ReminderPolicy(routing={"reminder": ("recrod",), "escalation": ("record",)})
     with pytest.raises(ConfigError, match="recrod"):
         Daemon(engine, Settings(policy=policy))
+
+
+def test_events_worth_telling_are_noticed_once(setup: tuple[Engine, ManualClock, Recorder]) -> None:
+    engine, _, recorder = setup
+    project = new_project(engine)
+    engine.request_signoff(project.ref, "qeia", {**LOW_RISK, "full_assessment": "x"}, actor=OWNER)
+    engine.decide_signoff(project.ref, "qeia", actor="md", approve=False, comment="Add equality")
+    engine.update_project(project.ref, actor=OWNER, scale="trust_wide")  # a candidate now
+    policy = ReminderPolicy(
+        window=parse_window(),
+        digest=False,
+        routing={"reminder": ("record",), "escalation": ("record",), "event": ("record",)},
+    )
+    no_digest = DaemonSettings(delivery=DeliverySettings(digest=False))
+    worker = Daemon(engine, Settings(policy=policy, daemon=no_digest), name="d1")
+    assert worker.sweep_once() == 2 + 1 + 3  # approvers; the owner; owner, sponsor, team
+    assert Daemon(engine, Settings(policy=policy), name="d2").sweep_once() == 0
+    worker.deliver_once()
+    told = sorted((n.recipient, n.subject.split(": ")[0]) for n in recorder.sent)
+    assert told == [
+        ("don", f"{project.ref} QEIA stage 2 awaits your decision"),
+        ("md", f"{project.ref} QEIA stage 2 awaits your decision"),
+        (OWNER, f"{project.ref} QEIA stage 2 was rejected"),
+        (OWNER, f"{project.ref} is a candidate for programme status"),
+        (SPONSOR, f"{project.ref} is a candidate for programme status"),
+        ("tt", f"{project.ref} is a candidate for programme status"),
+    ]
+    engine.record_review(project.ref, actor=OWNER)
+    assert worker.sweep_once() == 0  # nothing new worth telling

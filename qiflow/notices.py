@@ -1,0 +1,142 @@
+"""Event notices: the event table is the outbox, and some events are worth telling people.
+
+A sweep reads the events committed since its cursor (so its cost follows what is
+new, not the size of the trail), turns the ones in :data:`NOTICES` into
+notifications for the people concerned, and enqueues them with a key per
+(event, recipient, channel), exactly once however many daemons sweep.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from qiflow import outbox
+from qiflow.clock import ensure_utc
+from qiflow.store import COUNTER, EVENT, PROJECT, Tx
+
+if TYPE_CHECKING:
+    from qiflow.reminders import ReminderPolicy
+
+CURSOR = "event_notices"
+BATCH = 5_000
+
+#: Which events are told, and to whom.
+NOTICES: dict[str, tuple[str, ...]] = {
+    "signoff.requested": ("approvers",),
+    "gate.rejected": ("owner",),
+    "gate.expired": ("owner",),
+    "programme.candidate": ("owner", "sponsor", "transformation_team"),
+    "programme.granted": ("owner", "sponsor"),
+}
+
+
+def _text(event: Mapping[Any, Any], payload: Mapping[str, Any]) -> tuple[str, str]:
+    ref, title, kind = event["ref"], event["title"], event["type"]
+    stage = payload.get("stage", "sign-off")
+    if kind == "signoff.requested":
+        return (
+            f"{ref} {stage} awaits your decision: {title}",
+            f"{event['actor']} requested {stage} for {ref}; it awaits "
+            f"{', '.join(payload.get('roles', []))}.",
+        )
+    if kind == "gate.rejected":
+        return (
+            f"{ref} {stage} was rejected: {title}",
+            f"{payload.get('by')} rejected {stage}: {payload.get('reason') or 'no reason'}. "
+            "Resubmit it with `qiflow signoff request`.",
+        )
+    if kind == "gate.expired":
+        return (
+            f"{ref} {stage} has expired: {title}",
+            "Gated transitions are blocked until a new review passes.",
+        )
+    if kind == "programme.candidate":
+        return (
+            f"{ref} is a candidate for programme status: {title}",
+            "Reasons: " + "; ".join(payload.get("reasons", [])),
+        )
+    return (
+        f"{ref} now has programme status: {title}",
+        "It reports to the Transformation Programme Board.",
+    )
+
+
+def sweep(tx: Tx, *, now: datetime, policy: ReminderPolicy) -> int:
+    """Enqueue notices for events after the cursor; advance it. Returns how many were new."""
+    cursor = tx.conn.execute(select(COUNTER.c.value).where(COUNTER.c.name == CURSOR)).scalar()
+    if cursor is None:
+        tx.next_number(CURSOR)  # creates the row at 1; nothing has been read yet
+        cursor = 0
+    stmt = (
+        select(
+            EVENT.c.seq,
+            EVENT.c.type,
+            EVENT.c.actor,
+            EVENT.c.payload,
+            EVENT.c.project_id,
+            PROJECT.c.ref,
+            PROJECT.c.title,
+            PROJECT.c.owner,
+            PROJECT.c.sponsor,
+        )
+        .join(PROJECT, PROJECT.c.id == EVENT.c.project_id)
+        .where(EVENT.c.seq > cursor)
+        .order_by(EVENT.c.seq)
+        .limit(BATCH)
+    )
+    events = list(tx.conn.execute(stmt).mappings())
+    if not events:
+        return 0
+    holders: dict[str, list[str]] = {}
+    rows: list[dict[str, Any]] = []
+    channels = policy.routing.get("event", ("console",))
+    for event in events:
+        audience = NOTICES.get(event["type"])
+        if not audience:
+            continue
+        if not holders:
+            for person in tx.people():
+                if person["active"]:
+                    for role in person["roles"]:
+                        holders.setdefault(role, []).append(person["id"])
+        payload = json.loads(event["payload"])
+        recipients: set[str] = set()
+        for who in audience:
+            if who in ("owner", "sponsor") and event[who]:
+                recipients.add(event[who])
+            elif who == "approvers":
+                for role in payload.get("roles", []):
+                    if role == "sponsor" and event["sponsor"]:
+                        recipients.add(event["sponsor"])
+                    else:
+                        recipients.update(holders.get(role, []))
+                recipients -= {event["owner"], event["actor"]}  # they cannot approve it
+            else:
+                recipients.update(holders.get(who, []))
+        subject, body = _text(event, payload)
+        for recipient in sorted(recipients):
+            for channel in channels:
+                rows.append(
+                    {
+                        "key": f"event:{event['seq']}:{recipient}:{channel}",
+                        "kind": "event",
+                        "recipient": recipient,
+                        "channel": channel,
+                        "project_id": event["project_id"],
+                        "subject": subject,
+                        "body": body,
+                        "not_before": policy.window.next_open(now),
+                        "created_at": ensure_utc(now),
+                    }
+                )
+    new = outbox.enqueue(tx, rows)
+    last = events[-1]["seq"]
+    tx.conn.execute(
+        update(COUNTER).where(COUNTER.c.name == CURSOR, COUNTER.c.value < last).values(value=last)
+    )
+    return new
