@@ -155,7 +155,7 @@ def _channels(
                 resolved[key[:-4]] = env[var]
             elif key.endswith("_file"):
                 try:
-                    resolved[key[:-5]] = Path(str(value)).read_text(encoding="utf-8").strip()
+                    resolved[key[:-5]] = Path(str(value)).read_text(encoding="utf-8").rstrip("\r\n")
                 except OSError as exc:
                     problems.append(f"channels.{name}.{key}: {exc}")
             else:
