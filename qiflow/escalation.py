@@ -25,6 +25,18 @@ if TYPE_CHECKING:
 
 CONFIG_KEYS = {"financial_threshold", "scales", "qeia_extreme", "qeia_gate"}
 NOMINATED = "nominated"
+#: The events that can change what the rules read (fields, QEIA scores, sign-offs).
+INPUTS = frozenset(
+    {
+        "project.created",
+        "project.updated",
+        "signoff.requested",
+        "signoff.decided",
+        "gate.passed",
+        "gate.expired",
+        "project.migrated",
+    }
+)
 FULL_QEIA_ROLES = ("medical_director", "director_of_nursing")
 
 
@@ -92,6 +104,8 @@ def evaluate(rules: Rules, work: Work, tx: Tx) -> None:
     """Make the project a candidate if a rule applies, and grant programme status when due."""
     from qiflow.gates import current, load_signoffs
 
+    if not any(event.type in INPUTS for event in work.events):
+        return  # nothing the rules read has changed
     project = work.project
     workflow = rules.workflow(project)
     config = workflow.escalation
