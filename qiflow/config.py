@@ -62,8 +62,13 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     *,
     check_permissions: bool = False,
+    channels: bool = True,
 ) -> Settings:
-    """Read settings from ``path`` (or $QIFLOW_CONFIG, or ./qiflow.toml) and the environment."""
+    """Read settings from ``path`` (or $QIFLOW_CONFIG, or ./qiflow.toml) and the environment.
+
+    ``channels=False`` leaves the channel tables (and so their secrets) unread, for
+    commands that only need the database.
+    """
     env = os.environ if env is None else env
     path = path or default_path(env)
     doc: dict[str, Any] = {}
@@ -110,7 +115,7 @@ def load_settings(
             **routing,
         },
     )
-    channels, secrets = _channels(doc.get("channels", {}), env, problems)
+    resolved, secrets = _channels(doc.get("channels", {}) if channels else {}, env, problems)
     daemon = _daemon(doc.get("daemon", {}), problems, digest=bool(digest))
     allow = env.get("QIFLOW_PLUGINS")
     plugins = (
@@ -129,7 +134,7 @@ def load_settings(
         workflows_dir=env.get("QIFLOW_WORKFLOWS_DIR") or doc.get("workflows_dir"),
         policy=policy,
         daemon=daemon,
-        channels=channels,
+        channels=resolved,
         plugins_allow=plugins,
         path=path,
     )

@@ -114,6 +114,7 @@ class Daemon:
                 daemon=self.name,
                 settings=self.settings.daemon.delivery,
                 person=self.engine.person,
+                window=self.settings.policy.window,
                 stopping=self.stopping.is_set,
             )
             with self.store.write() as tx:

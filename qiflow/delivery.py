@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.engine import RowMapping
 
 from qiflow import outbox
+from qiflow.civil_time import SendingWindow
 from qiflow.notifications import Channel, DeliveryError, Item, Notification
 from qiflow.people import Person
 from qiflow.store import Store
@@ -91,13 +92,18 @@ def deliver_once(
     daemon: str,
     settings: DeliverySettings,
     person: Callable[[str], Person | None] | None = None,
+    window: SendingWindow | None = None,
     stopping: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
     """Claim one batch and send it; stop between messages if ``stopping()`` turns true.
 
+    Nothing is sent while ``window`` (the trust's sending hours) is closed.
+
     ``person`` looks recipients up (the engine's directory); by default the person table.
     """
     report = DeliveryReport()
+    if window is not None and not window.is_open(now):
+        return report  # a backlog waits for the window, like everything else
     with store.write() as tx:
         claimed = outbox.claim(
             tx, now=now, daemon=daemon, lease=settings.lease, limit=settings.batch

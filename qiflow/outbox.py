@@ -47,7 +47,8 @@ def enqueue(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> int:
 
 
 def claim(tx: Tx, *, now: datetime, daemon: str, lease: timedelta, limit: int) -> list[RowMapping]:
-    """Take up to ``limit`` due notifications (or ones whose lease ran out) for ``daemon``."""
+    """Take due notifications (or ones whose lease ran out) for ``daemon``: those of the
+    first ``limit`` found, and every other due one of the same people."""
     now = ensure_utc(now)
     due = or_(
         and_(NOTIFICATION.c.status == PENDING, NOTIFICATION.c.not_before <= now),
@@ -64,6 +65,14 @@ def claim(tx: Tx, *, now: datetime, daemon: str, lease: timedelta, limit: int) -
     ids = list(tx.conn.execute(pick).scalars())
     if not ids:
         return []
+    # Take the rest of the due rows of the people reached, so a digest is never split.
+    recipients = select(NOTIFICATION.c.recipient).where(NOTIFICATION.c.id.in_(ids)).distinct()
+    rest = select(NOTIFICATION.c.id).where(
+        due, NOTIFICATION.c.recipient.in_(recipients), NOTIFICATION.c.id.not_in(ids)
+    )
+    if tx.postgres:
+        rest = rest.with_for_update(skip_locked=True)
+    ids += list(tx.conn.execute(rest).scalars())
     tx.conn.execute(
         update(NOTIFICATION)
         .where(NOTIFICATION.c.id.in_(ids))

@@ -141,7 +141,8 @@ def sweep(
                             "project_id": project["id"],
                             "subject": subject,
                             "body": body,
-                            "not_before": policy.send_at(at),
+                            # a late sweep must not make a second digest today
+                            "not_before": policy.send_at(max(at, now)),
                             "created_at": now,
                         }
                     )

@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from qiflow import outbox
-from qiflow.cli import Context, pass_context
+from qiflow.cli import Context
 from qiflow.cli.output import emit_json, json_option, table, when
 from qiflow.config import Settings, load_settings
 from qiflow.daemon import Daemon, DatabaseClock
@@ -42,6 +42,13 @@ def _engine(ctx: click.Context, state: Context, settings: Settings) -> Engine:
     return Engine(
         url, clock=clock, plugins=pm, workflows_dir=state.workflows_dir or settings.workflows_dir
     )
+
+
+def _configured_store(ctx: click.Context, config_path: Path | None) -> Store:
+    """The store of --db, or of the configuration file, without reading channel secrets."""
+    state = ctx.find_object(Context)
+    assert state is not None
+    return _store(_database_url(ctx, state, load_settings(config_path, channels=False)))
 
 
 def _store(url: str) -> Store:
@@ -93,8 +100,7 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     """Last sweep and delivery of each daemon, queue depth, oldest pending, dead letters."""
     state = ctx.find_object(Context)
     assert state is not None
-    settings = load_settings(config_path)
-    store = _store(_database_url(ctx, state, settings))
+    store = _configured_store(ctx, config_path)
     try:
         with store.read() as tx:
             found = outbox.stats(tx)
@@ -127,6 +133,7 @@ def outbox_group() -> None:
 
 
 @outbox_group.command(name="list")
+@config_option
 @click.option(
     "--status",
     "status_name",
@@ -134,10 +141,12 @@ def outbox_group() -> None:
 )
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
-@pass_context
-def list_(state: Context, /, status_name: str | None, limit: int, as_json: bool) -> None:
+@click.pass_context
+def list_(
+    ctx: click.Context, config_path: Path | None, status_name: str | None, limit: int, as_json: bool
+) -> None:
     """List notifications, newest first."""
-    store = _store(state.database_url)
+    store = _configured_store(ctx, config_path)
     try:
         with store.read() as tx:
             found = [dict(r) for r in outbox.rows(tx, status=status_name, limit=limit)]
@@ -165,12 +174,15 @@ def list_(state: Context, /, status_name: str | None, limit: int, as_json: bool)
 
 
 @outbox_group.command()
+@config_option
 @click.argument("ids", nargs=-1, type=int)
 @json_option
-@pass_context
-def retry(state: Context, /, ids: tuple[int, ...], as_json: bool) -> None:
+@click.pass_context
+def retry(
+    ctx: click.Context, config_path: Path | None, ids: tuple[int, ...], as_json: bool
+) -> None:
     """Put dead letters back in the queue (all, or the IDS given)."""
-    store = _store(state.database_url)
+    store = _configured_store(ctx, config_path)
     try:
         with store.write() as tx:
             count = outbox.retry(tx, list(ids) or None, datetime.now(UTC))
@@ -183,6 +195,7 @@ def retry(state: Context, /, ids: tuple[int, ...], as_json: bool) -> None:
 
 
 @outbox_group.command()
+@config_option
 @click.option(
     "--status",
     "status_name",
@@ -194,10 +207,12 @@ def retry(state: Context, /, ids: tuple[int, ...], as_json: bool) -> None:
     "--older-than", type=click.IntRange(min=0), default=90, show_default=True, help="Days."
 )
 @json_option
-@pass_context
-def purge(state: Context, /, status_name: str, older_than: int, as_json: bool) -> None:
+@click.pass_context
+def purge(
+    ctx: click.Context, config_path: Path | None, status_name: str, older_than: int, as_json: bool
+) -> None:
     """Delete sent (or dead) notifications older than --older-than days."""
-    store = _store(state.database_url)
+    store = _configured_store(ctx, config_path)
     try:
         with store.write() as tx:
             count = outbox.purge(
