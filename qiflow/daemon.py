@@ -96,8 +96,10 @@ class Daemon:
         now = self.clock.now()
         policy = self.settings.policy
         with self.store.write() as tx:
-            due = reminders.sweep(tx, now=now, policy=policy, registry=self.engine.registry)
-            told = notices.sweep(tx, now=now, policy=policy)
+            due = reminders.sweep(
+                tx, now=now, policy=policy, registry=self.engine.registry, available=self.channels
+            )
+            told = notices.sweep(tx, now=now, policy=policy, available=self.channels)
             outbox.heartbeat(tx, self.name, now, sweep=True)
         log.info(
             "sweep", daemon=self.name, reminders=due, notices=told, signoffs_expired=len(expired)

@@ -168,6 +168,7 @@ class GovernanceCommands:
                 "directorate": p.directorate,
                 "roles": list(p.roles),
                 "deputy_for": list(p.deputy_for),
+                "channels": list(p.channels),
                 "active": p.active,
             }
             for p in people

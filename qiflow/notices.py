@@ -9,7 +9,7 @@ notifications for the people concerned, and enqueues them with a key per
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from qiflow import outbox
 from qiflow.clock import ensure_utc
+from qiflow.reminders import Preferences
 from qiflow.store import COUNTER, EVENT, PROJECT, Tx
 
 if TYPE_CHECKING:
@@ -66,7 +67,9 @@ def _text(event: Mapping[Any, Any], payload: Mapping[str, Any]) -> tuple[str, st
     )
 
 
-def sweep(tx: Tx, *, now: datetime, policy: ReminderPolicy) -> int:
+def sweep(
+    tx: Tx, *, now: datetime, policy: ReminderPolicy, available: Iterable[str] | None = None
+) -> int:
     """Enqueue notices for events after the cursor; advance it. Returns how many were new."""
     cursor = tx.conn.execute(select(COUNTER.c.value).where(COUNTER.c.name == CURSOR)).scalar()
     if cursor is None:
@@ -94,7 +97,7 @@ def sweep(tx: Tx, *, now: datetime, policy: ReminderPolicy) -> int:
         return 0
     holders: dict[str, list[str]] = {}
     rows: list[dict[str, Any]] = []
-    channels = policy.routing.get("event", ("console",))
+    preferences = Preferences(tx, policy, available)
     for event in events:
         audience = NOTICES.get(event["type"])
         if not audience:
@@ -120,7 +123,7 @@ def sweep(tx: Tx, *, now: datetime, policy: ReminderPolicy) -> int:
                 recipients.update(holders.get(who, []))
         subject, body = _text(event, payload)
         for recipient in sorted(recipients):
-            for channel in channels:
+            for channel in preferences.channels(recipient, "event"):
                 rows.append(
                     {
                         "key": f"event:{event['seq']}:{recipient}:{channel}",

@@ -30,6 +30,7 @@ class Person:
     directorate: str | None = None
     roles: tuple[str, ...] = ()
     deputy_for: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
     active: bool = True
 
     @classmethod
@@ -41,6 +42,7 @@ class Person:
             directorate=row["directorate"],
             roles=tuple(row["roles"]),
             deputy_for=tuple(row["deputy_for"]),
+            channels=tuple(row["channels"]),
             active=bool(row["active"]),
         )
 
@@ -90,6 +92,7 @@ def _person(
         directorate=str(raw.get("directorate") or "").strip() or None,
         roles=roles,
         deputy_for=_names(raw.get("deputy_for")),
+        channels=_names(raw.get("channels")),
         active=bool(active),
     )
 

@@ -13,7 +13,7 @@ so its cost grows with what is due, not with the size of the portfolio.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,32 @@ class ReminderPolicy:
         return self.window.next_start(instant) if self.digest else self.window.next_open(instant)
 
 
+class Preferences:
+    """People's own channel choices, falling back to the configured routing.
+
+    A preference for a channel that is not available here is ignored, so a person's
+    choice can never send their notifications to a dead letter.
+    """
+
+    def __init__(self, tx: Tx, policy: ReminderPolicy, available: Iterable[str] | None) -> None:
+        self.policy = policy
+        self.available = set(available) if available is not None else None
+        self._chosen: dict[str, tuple[str, ...]] | None = None
+        self._tx = tx
+
+    def channels(self, recipient: str, kind: str) -> tuple[str, ...]:
+        if self._chosen is None:
+            self._chosen = {
+                p["id"]: tuple(p["channels"]) for p in self._tx.people() if p["channels"]
+            }
+        chosen = [
+            c
+            for c in self._chosen.get(recipient, ())
+            if self.available is None or c in self.available
+        ]
+        return tuple(chosen) or tuple(self.policy.routing.get(kind, ("console",)))
+
+
 def _after(config: Mapping[str, Any], key: str) -> Duration:
     return parse_duration(str(config.get(key, DEFAULT_AFTER[key])))
 
@@ -79,6 +105,7 @@ def sweep(
     policy: ReminderPolicy,
     registry: WorkflowRegistry,
     limit: int | None = None,
+    available: Iterable[str] | None = None,
 ) -> int:
     """Enqueue every reminder and escalation that is due by ``now``; return how many were new."""
     now = ensure_utc(now)
@@ -98,6 +125,7 @@ def sweep(
     )
     if limit is not None:
         stmt = stmt.limit(limit)
+    preferences = Preferences(tx, policy, available)
     due_projects = list(tx.conn.execute(stmt).mappings())
     team = (
         [p["id"] for p in tx.people(role="transformation_team") if p["active"]]
@@ -130,7 +158,7 @@ def sweep(
         for kind, stage, at, recipients in stages:
             subject, body = _message(project, stage, due, now)
             for recipient in recipients:
-                for channel in policy.routing.get(kind, ("console",)):
+                for channel in preferences.channels(recipient, kind):
                     rows.append(
                         {
                             "key": f"review:{project['id']}:{due.isoformat()}:{stage}:"
@@ -146,11 +174,13 @@ def sweep(
                             "created_at": now,
                         }
                     )
-    rows.extend(_signoff_rows(tx, now, policy))
+    rows.extend(_signoff_rows(tx, now, policy, preferences))
     return outbox.enqueue(tx, rows)
 
 
-def _signoff_rows(tx: Tx, now: datetime, policy: ReminderPolicy) -> list[dict[str, Any]]:
+def _signoff_rows(
+    tx: Tx, now: datetime, policy: ReminderPolicy, preferences: Preferences
+) -> list[dict[str, Any]]:
     """Approvers of sign-offs pending a week; owners of approvals about to run out."""
     pending_since = now - SIGNOFF_PENDING_AFTER.delta
     expiring_by = now + SIGNOFF_EXPIRY_WARNING.delta
@@ -210,7 +240,7 @@ def _signoff_rows(tx: Tx, now: datetime, policy: ReminderPolicy) -> list[dict[st
                 "gated transitions are blocked after that until a new review passes."
             )
         for recipient in recipients:
-            for channel in policy.routing.get("reminder", ("console",)):
+            for channel in preferences.channels(recipient, "reminder"):
                 rows.append(
                     {
                         "key": f"signoff:{s['id']}:{due.isoformat()}:{stage}:{recipient}:{channel}",

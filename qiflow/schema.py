@@ -150,6 +150,8 @@ class PersonRow(SQLModel, table=True):
     directorate: str | None = Field(default=None, max_length=200)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     deputy_for: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: The channels this person wants notifications on (empty: the configured routing).
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     active: bool = True
     updated_at: datetime
 

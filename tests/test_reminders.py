@@ -127,7 +127,7 @@ def test_failures_back_off_then_dead_letter_and_can_be_retried(
     engine, clock, recorder = setup
     engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
     clock.advance(days=31)
-    worker = Daemon(engine, settings(max_attempts=3), name="d1")
+    worker = Daemon(engine, settings(max_attempts=3, digest=False), name="d1")
     worker.sweep_once()
     recorder.failures = [
         DeliveryError("busy", retry_after=60),
@@ -157,7 +157,7 @@ def test_permanent_failures_dead_letter_at_once(
     engine, clock, recorder = setup
     engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
     clock.advance(days=31)
-    worker = Daemon(engine, settings(), name="d1")
+    worker = Daemon(engine, settings(digest=False), name="d1")
     worker.sweep_once()
     recorder.failures = [DeliveryError("no address", permanent=True)]
     assert worker.deliver_once().dead == 1
@@ -169,7 +169,7 @@ def test_a_lease_that_runs_out_is_taken_by_another_daemon(
     engine, clock, recorder = setup
     engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
     clock.advance(days=31)
-    first = Daemon(engine, settings(), name="crashed")
+    first = Daemon(engine, settings(digest=False), name="crashed")
     first.sweep_once()
     from qiflow.outbox import claim
 
@@ -178,7 +178,7 @@ def test_a_lease_that_runs_out_is_taken_by_another_daemon(
             len(claim(tx, now=clock.now(), daemon="crashed", lease=timedelta(minutes=5), limit=10))
             == 1
         )
-    second = Daemon(engine, settings(), name="d2")
+    second = Daemon(engine, settings(digest=False), name="d2")
     assert second.deliver_once().claimed == 0  # the lease still holds
     clock.advance(minutes=6)
     assert second.deliver_once().sent == 1
@@ -210,23 +210,26 @@ def test_a_retried_message_keeps_its_key_when_more_items_fall_due(
     setup: tuple[Engine, ManualClock, Recorder],
 ) -> None:
     engine, clock, recorder = setup
-    engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
-    clock.advance(days=1)
-    engine.create_project("B", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
-    clock.set(datetime(2027, 4, 1, 10, 0, tzinfo=UTC))  # A is due; B is due tomorrow
+    clock.set(datetime(2027, 3, 1, 12, 0, tzinfo=UTC))
+    engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)  # due 31 Mar 12:00
+    clock.set(datetime(2027, 3, 1, 18, 0, tzinfo=UTC))
+    engine.create_project("B", actor=OWNER, owner=OWNER, sponsor=SPONSOR)  # due 31 Mar 18:00
     worker = Daemon(engine, settings(), name="d1")
-    worker.sweep_once()
-    recorder.failures = [DeliveryError("timed out after the receiver took it", retry_after=0)]
-    worker.deliver_once()
-    clock.advance(days=1)
-    worker.sweep_once()  # B is now due too
-    worker.deliver_once()
-    first, second = recorder.sent
-    assert len(first.items) == 1  # the retry of A's message, same key as the failed try
-    assert len(second.items) == 1  # B goes out as a message of its own
-    assert first.key != second.key
+    clock.set(datetime(2027, 3, 31, 12, 30, tzinfo=UTC))
+    assert worker.sweep_once() == 1  # A, for the next morning's digest
+    clock.set(datetime(2027, 4, 1, 8, 0, tzinfo=UTC))  # 09:00 BST
+    recorder.failures = [DeliveryError("timed out after the receiver took it", retry_after=86_400)]
+    assert worker.deliver_once().retried == 1
     with engine.store.read() as tx:
-        assert {r["message_key"] for r in rows(tx)} == {first.key, second.key}
+        [tried] = [r["message_key"] for r in rows(tx)]
+    clock.set(datetime(2027, 4, 1, 8, 30, tzinfo=UTC))
+    assert worker.sweep_once() == 1  # B: tomorrow's digest, when A is retried too
+    clock.set(datetime(2027, 4, 2, 8, 0, tzinfo=UTC))
+    assert worker.deliver_once().sent == 2
+    retried, fresh = sorted(recorder.sent, key=lambda n: n.key != tried)
+    assert retried.key == tried  # the receiver can drop it if the first try did arrive
+    assert [i.subject[:7] for i in retried.items] == ["QI-0001"]
+    assert [i.subject[:7] for i in fresh.items] == ["QI-0002"]
 
 
 def test_a_routing_typo_is_refused_at_start(setup: tuple[Engine, ManualClock, Recorder]) -> None:
@@ -263,3 +266,24 @@ def test_events_worth_telling_are_noticed_once(setup: tuple[Engine, ManualClock,
     ]
     engine.record_review(project.ref, actor=OWNER)
     assert worker.sweep_once() == 0  # nothing new worth telling
+
+
+def test_a_persons_own_channels_override_the_routing(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, clock, _ = setup
+    engine.import_people(
+        [
+            Person(id=OWNER, name="Olivia", channels=("console",)),
+            Person(id=SPONSOR, name="Sam", channels=("pager",)),
+        ],
+        actor="admin",
+    )
+    engine.create_project("A", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.advance(days=38)  # the owner is reminded and the sponsor escalated to
+    worker = Daemon(engine, settings(), name="d1")
+    worker.sweep_once()
+    with engine.store.read() as tx:
+        chosen = sorted((r["recipient"], r["channel"]) for r in rows(tx))
+    # Olivia chose the console; Sam chose a channel that is not installed, so the routing
+    assert chosen == [(OWNER, "console"), (SPONSOR, "record")]

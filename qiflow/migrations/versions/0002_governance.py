@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("directorate", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("roles", sa.JSON(), nullable=False),
         sa.Column("deputy_for", sa.JSON(), nullable=False),
+        sa.Column("channels", sa.JSON(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
