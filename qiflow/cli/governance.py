@@ -202,9 +202,10 @@ def people() -> None:
 @json_option
 @pass_context
 def import_(state: Context, /, path: Path, replace: bool, actor: str, as_json: bool) -> None:
-    """Import people from a CSV (id,name,email,roles,directorate,deputy_for) or TOML file.
+    """Import people from a CSV (id,name,email,roles,directorate,deputy_for,channels) or
+    TOML file.
 
-    Roles and deputy_for are separated by ';' in CSV. All rows are checked first:
+    Roles, deputy_for and channels are separated by ';' in CSV. All rows are checked first:
     a file with any bad row imports nothing.
     """
     engine = state.engine()
