@@ -123,7 +123,7 @@ def sweep(
                 recipients.update(holders.get(who, []))
         subject, body = _text(event, payload)
         for recipient in sorted(recipients):
-            for channel in preferences.channels(recipient, "event"):
+            for channel in preferences.channels(recipient, f"event:{event['type']}"):
                 rows.append(
                     {
                         "key": f"event:{event['seq']}:{recipient}:{channel}",

@@ -82,6 +82,8 @@ class Preferences:
         self._tx = tx
 
     def channels(self, recipient: str, kind: str) -> tuple[str, ...]:
+        """``kind`` is "reminder", "escalation" or "event:<type>" (routed by its own key
+        if the routing has one, else by "event")."""
         if self._chosen is None:
             self._chosen = {
                 p["id"]: tuple(p["channels"]) for p in self._tx.people() if p["channels"]
@@ -91,7 +93,11 @@ class Preferences:
             for c in self._chosen.get(recipient, ())
             if self.available is None or c in self.available
         ]
-        return tuple(chosen) or tuple(self.policy.routing.get(kind, ("console",)))
+        if chosen:
+            return tuple(chosen)
+        routing = self.policy.routing
+        fallback = routing.get(kind.split(":")[0], ("console",))
+        return tuple(routing.get(kind, fallback))
 
 
 def _after(config: Mapping[str, Any], key: str) -> Duration:

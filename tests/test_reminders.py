@@ -287,3 +287,30 @@ def test_a_persons_own_channels_override_the_routing(
         chosen = sorted((r["recipient"], r["channel"]) for r in rows(tx))
     # Olivia chose the console; Sam chose a channel that is not installed, so the routing
     assert chosen == [(OWNER, "console"), (SPONSOR, "record")]
+
+
+def test_one_kind_of_event_can_be_routed_on_its_own(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    engine, _, _ = setup
+    project = new_project(engine)
+    engine.request_signoff(project.ref, "qeia", LOW_RISK, actor=OWNER)
+    engine.decide_signoff(project.ref, "qeia", actor=SPONSOR, approve=False, comment="More")
+    policy = ReminderPolicy(
+        window=parse_window(),
+        routing={
+            "reminder": ("record",),
+            "escalation": ("record",),
+            "event": ("console",),
+            "event:gate.rejected": ("record",),
+        },
+    )
+    Daemon(engine, Settings(policy=policy), name="d1").sweep_once()
+    with engine.store.read() as tx:
+        routed = sorted((r["recipient"], r["channel"], r["subject"]) for r in rows(tx))
+    assert [(who, channel) for who, channel, _ in routed] == [
+        (OWNER, "record"),
+        (SPONSOR, "console"),
+    ]
+    assert routed[0][2].endswith("QEIA stage 1 was rejected: Reduce missed doses")
+    assert "awaits your decision" in routed[1][2]
