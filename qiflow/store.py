@@ -58,6 +58,14 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=30000",
 )
 _WRITE = "qiflow_write"
+PERSON_DEFAULTS: dict[str, Any] = {
+    "email": None,
+    "directorate": None,
+    "roles": [],
+    "deputy_for": [],
+    "channels": [],
+    "active": True,
+}
 
 # The statements on every command's path are built once: building a statement and its
 # cache key costs more than running it on SQLite.
@@ -346,7 +354,7 @@ class Tx:
         existing = set(self.conn.execute(select(PERSON.c.id)).scalars())
         added = updated = 0
         for person in people:
-            values = {**person, "updated_at": ensure_utc(at)}
+            values = {**PERSON_DEFAULTS, **person, "updated_at": ensure_utc(at)}
             if person["id"] in existing:
                 self.conn.execute(
                     update(PERSON).where(PERSON.c.id == person["id"]).values(**values)
