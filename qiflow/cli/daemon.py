@@ -88,6 +88,13 @@ def daemon(ctx: click.Context, config_path: Path | None, once: bool, name: str |
                 f"swept: {enqueued} new notification(s); delivered: {report.sent} sent, "
                 f"{report.retried} to retry, {report.dead} dead"
             )
+            now, window = worker.clock.now(), settings.policy.window
+            if not window.is_open(now):
+                opens = window.next_open(now).astimezone(window.zone)
+                click.echo(
+                    f"the sending window is closed; it opens {opens:%a %d %b %H:%M %Z} "
+                    "(qiflow.toml [sending] sets it)"
+                )
             return
         worker.run()
 
