@@ -266,9 +266,7 @@ def escalate(rules: Rules, actor: str) -> Change:
                 },
             )
             return
-        gate = rules.workflow(project).escalation.get("qeia_gate", "qeia")
-        latest = gates.current(gates.load_signoffs(tx, project.id, gate))
-        missing = escalation.grant_if_due(work, latest)
+        missing = escalation.grant_if_due(work, escalation.latest_qeia(rules, project, tx))
         if missing:
             raise GuardFailed(
                 project.ref, "escalate", [f"programme status is withheld: {m}" for m in missing]
@@ -283,11 +281,7 @@ def deescalate(rules: Rules, actor: str, reason: str) -> Change:
         _require_role(rules, work, tx, actor, "transformation_team", "de-escalate projects")
         if project.programme_status == "none":
             raise ValidationError(f"{project.ref} is neither a candidate nor a programme project")
-        config = rules.workflow(project).escalation
-        gate = config.get("qeia_gate", "qeia")
-        latest = gates.current(gates.load_signoffs(tx, project.id, gate))
-        top = latest.summary.get("max_score") if latest is not None else None
-        meets = escalation.rule_reasons(project, config, top, 15)
+        meets = escalation.rules_met(rules, project, escalation.latest_qeia(rules, project, tx))
         work.set(programme_status="none", escalation_dismissed=sorted(meets))
         work.emit(
             "programme.deescalated",

@@ -100,22 +100,33 @@ def full_qeia(signoff: Signoff | None, now: datetime) -> bool:
     return set(FULL_QEIA_ROLES) <= approved
 
 
-def evaluate(rules: Rules, work: Work, tx: Tx) -> None:
-    """Make the project a candidate if a rule applies, and grant programme status when due."""
+def latest_qeia(rules: Rules, project: Project, tx: Tx) -> Signoff | None:
+    """The project's current round of the QEIA gate its workflow's escalation reads."""
     from qiflow.gates import current, load_signoffs
 
+    gate = rules.workflow(project).escalation.get("qeia_gate", "qeia")
+    return current(load_signoffs(tx, project.id, gate))
+
+
+def rules_met(rules: Rules, project: Project, qeia: Signoff | None) -> dict[str, str]:
+    """The escalation rules of the project's workflow that it meets now."""
+    workflow = rules.workflow(project)
+    config = workflow.escalation
+    gate = config.get("qeia_gate", "qeia")
+    top = qeia.summary.get("max_score") if qeia is not None else None
+    extreme = workflow.gate_config.get(gate, {}).get("bands", {}).get("extreme", 15)
+    return rule_reasons(project, config, top, extreme)
+
+
+def evaluate(rules: Rules, work: Work, tx: Tx) -> None:
+    """Make the project a candidate if a rule applies, and grant programme status when due."""
     if not any(event.type in INPUTS for event in work.events):
         return  # nothing the rules read has changed
     project = work.project
-    workflow = rules.workflow(project)
-    config = workflow.escalation
-    if not config and project.programme_status == "none":
+    if not rules.workflow(project).escalation and project.programme_status == "none":
         return
-    gate = config.get("qeia_gate", "qeia")
-    latest = current(load_signoffs(tx, project.id, gate))
-    top = latest.summary.get("max_score") if latest is not None else None
-    extreme = workflow.gate_config.get(gate, {}).get("bands", {}).get("extreme", 15)
-    reasons = rule_reasons(project, config, top, extreme)
+    latest = latest_qeia(rules, project, tx)
+    reasons = rules_met(rules, project, latest)
     dismissed = set(project_dismissed(work))
     fresh = {key: text for key, text in reasons.items() if key not in dismissed}
     if project.programme_status == "none" and fresh:
