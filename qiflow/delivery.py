@@ -115,18 +115,20 @@ def deliver_once(
             outbox.assign_key(tx, [r["id"] for r in rows], key)
             keys.append(key)
     report.claimed = len(claimed)
+    people: dict[str, Person | None] = {}
     for rows, key in zip(messages, keys, strict=True):
         if stopping():
             break
         ids = [r["id"] for r in rows]
         recipient, channel_name = rows[0]["recipient"], rows[0]["channel"]
-        if person is not None:
-            found = person(recipient)
-        else:
-            with store.read() as tx:
-                row = tx.person(recipient)
-            found = Person.from_row(row) if row else None
-        notification = build(rows, found, key)
+        if recipient not in people:  # one directory look-up per person per pass
+            if person is not None:
+                people[recipient] = person(recipient)
+            else:
+                with store.read() as tx:
+                    row = tx.person(recipient)
+                people[recipient] = Person.from_row(row) if row else None
+        notification = build(rows, people[recipient], key)
         channel = channels.get(channel_name)
         try:
             if channel is None:
