@@ -253,10 +253,7 @@ class CommandRunner:
 
 def store_definition(tx: Tx, workflow: Workflow, now: datetime) -> None:
     """Keep the workflow version a project uses in the database, once."""
-    if not any(
-        r["name"] == workflow.name and r["version"] == workflow.version
-        for r in tx.stored_workflows()
-    ):
+    if not tx.has_workflow(workflow.name, workflow.version):
         tx.store_workflow(
             workflow.name, workflow.version, digest(workflow.source), workflow.source, now
         )

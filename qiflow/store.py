@@ -283,6 +283,12 @@ class Tx:
             ).mappings()
         )
 
+    def has_workflow(self, name: str, version: int) -> bool:
+        stmt = select(WORKFLOW.c.version).where(
+            WORKFLOW.c.name == name, WORKFLOW.c.version == version
+        )
+        return self.conn.execute(stmt).first() is not None
+
     def store_workflow(
         self, name: str, version: int, sha256: str, source: str, at: datetime
     ) -> None:
