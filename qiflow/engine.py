@@ -120,7 +120,7 @@ class Engine(GovernanceCommands):
             )
         with self._store.read() as tx:
             stored = tx.stored_workflows()
-        registry, _ = build_registry(files, stored, vocab)
+        registry = build_registry(files, stored, vocab)
         self._latest = {w.name: w.version for w in files}
         return registry
 

@@ -413,11 +413,6 @@ class Tx:
         )
         return [(r.project_id, r.gate, r.id) for r in self.conn.execute(stmt)]
 
-    def count(self, table: str) -> int:
-        return int(
-            self.conn.execute(select(func.count()).select_from(metadata.tables[table])).scalar_one()
-        )
-
 
 class Store:
     """Owns the SQLAlchemy engine; hands out transactions."""

@@ -58,8 +58,11 @@ def digest(source: str) -> str:
 
 def build_registry(
     files: Sequence[Workflow], stored: Sequence[Mapping[Any, Any]], vocab: Vocabulary
-) -> tuple[WorkflowRegistry, list[Workflow]]:
-    """Join disk and database; return the registry and the file versions not yet stored."""
+) -> WorkflowRegistry:
+    """Join disk and database; refuse a file that changes a stored version in place.
+
+    File versions not yet stored are stored by the first project created on them.
+    """
     registry = WorkflowRegistry()
     stored_keys: dict[tuple[str, int], str] = {}
     for row in stored:
@@ -70,13 +73,10 @@ def build_registry(
         )
         if workflow is not None:
             registry.add(workflow)
-    new: list[Workflow] = []
     conflicts: list[Problem] = []
     for workflow in files:
         known = stored_keys.get(workflow.key)
-        if known is None:
-            new.append(workflow)
-        elif known != digest(workflow.source):
+        if known is not None and known != digest(workflow.source):
             conflicts.append(
                 Problem(
                     workflow.path,
@@ -89,4 +89,4 @@ def build_registry(
         registry.add(workflow)
     if conflicts:
         raise WorkflowDefinitionError("\n".join(str(problem) for problem in conflicts), conflicts)
-    return registry, new
+    return registry
