@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from qiflow import outbox
 from qiflow.clock import ensure_utc
-from qiflow.reminders import Preferences
+from qiflow.reminders import Preferences, approvers, role_holders
 from qiflow.store import COUNTER, EVENT, PROJECT, Tx
 
 if TYPE_CHECKING:
@@ -95,30 +95,28 @@ def sweep(
     events = list(tx.conn.execute(stmt).mappings())
     if not events:
         return 0
-    holders: dict[str, list[str]] = {}
+    holders: dict[str, list[str]] | None = None
     rows: list[dict[str, Any]] = []
     preferences = Preferences(tx, policy, available)
     for event in events:
         audience = NOTICES.get(event["type"])
         if not audience:
             continue
-        if not holders:
-            for person in tx.people():
-                if person["active"]:
-                    for role in person["roles"]:
-                        holders.setdefault(role, []).append(person["id"])
+        if holders is None:  # read the directory once, and only if some event is told
+            holders = role_holders(tx)
         payload = json.loads(event["payload"])
         recipients: set[str] = set()
         for who in audience:
             if who in ("owner", "sponsor") and event[who]:
                 recipients.add(event[who])
-            elif who == "approvers":
-                for role in payload.get("roles", []):
-                    if role == "sponsor" and event["sponsor"]:
-                        recipients.add(event["sponsor"])
-                    else:
-                        recipients.update(holders.get(role, []))
-                recipients -= {event["owner"], event["actor"]}  # they cannot approve it
+            elif who == "approvers":  # the requester (the event's actor) cannot approve
+                recipients |= approvers(
+                    payload.get("roles", []),
+                    event["sponsor"],
+                    holders,
+                    event["owner"],
+                    event["actor"],
+                )
             else:
                 recipients.update(holders.get(who, []))
         subject, body = _text(event, payload)

@@ -100,6 +100,32 @@ class Preferences:
         return tuple(routing.get(kind, fallback))
 
 
+def role_holders(tx: Tx) -> dict[str, list[str]]:
+    """Active people by role, from the person table."""
+    holders: dict[str, list[str]] = {}
+    for person in tx.people():
+        if person["active"]:
+            for role in person["roles"]:
+                holders.setdefault(role, []).append(person["id"])
+    return holders
+
+
+def approvers(
+    roles: Iterable[str],
+    sponsor: str | None,
+    holders: Mapping[str, list[str]],
+    *excluded: str | None,
+) -> set[str]:
+    """Who can decide a sign-off awaiting ``roles``: the project's sponsor for "sponsor",
+    the holders of every other role; never the owner or the requester (``excluded``)."""
+    found = {
+        p
+        for role in roles
+        for p in ([sponsor] if role == "sponsor" and sponsor else holders.get(role, []))
+    }
+    return found - set(excluded)
+
+
 def _after(config: Mapping[str, Any], key: str) -> Duration:
     return parse_duration(str(config.get(key, DEFAULT_AFTER[key])))
 
@@ -133,11 +159,7 @@ def sweep(
         stmt = stmt.limit(limit)
     preferences = Preferences(tx, policy, available)
     due_projects = list(tx.conn.execute(stmt).mappings())
-    team = (
-        [p["id"] for p in tx.people(role="transformation_team") if p["active"]]
-        if due_projects
-        else []
-    )
+    team = role_holders(tx).get("transformation_team", []) if due_projects else []
     rows: list[dict[str, Any]] = []
     for project in due_projects:
         due = ensure_utc(project["next_review_at"])
@@ -207,26 +229,13 @@ def _signoff_rows(
     found = list(tx.conn.execute(stmt).mappings())
     if not found:
         return []
-    holders: dict[str, list[str]] = {}
-    for person in tx.people():
-        if person["active"]:
-            for role in person["roles"]:
-                holders.setdefault(role, []).append(person["id"])
+    holders = role_holders(tx)
     rows: list[dict[str, Any]] = []
     for s in found:
         if s["status"] == "pending":
             due = ensure_utc(s["requested_at"]) + SIGNOFF_PENDING_AFTER.delta
             recipients = sorted(
-                {
-                    p
-                    for role in s["roles"]
-                    for p in (
-                        [s["sponsor"]]
-                        if role == "sponsor" and s["sponsor"]
-                        else holders.get(role, [])
-                    )
-                    if p not in (s["owner"], s["requested_by"])
-                }
+                approvers(s["roles"], s["sponsor"], holders, s["owner"], s["requested_by"])
             )
             stage = "approvers"
             subject = f"{s['ref']} {s['stage']} awaits your decision: {s['title']}"
