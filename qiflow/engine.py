@@ -21,7 +21,7 @@ from qiflow import audit, changes
 from qiflow.clock import Clock, SystemClock, ensure_utc
 from qiflow.commands import CommandRunner
 from qiflow.exceptions import ValidationError, WorkflowDefinitionError
-from qiflow.fields import ProjectFields, clean_fields
+from qiflow.fields import ProjectFields, check_json, clean_fields
 from qiflow.governance import GovernanceCommands
 from qiflow.lifecycle import Rules
 from qiflow.plugins import get_plugin_manager
@@ -185,10 +185,7 @@ class Engine(GovernanceCommands):
         data = dict(data or {})
         values = clean_fields({k: v for k, v in data.items() if k in EDITABLE_FIELDS})
         extra = {k: v for k, v in data.items() if k not in EDITABLE_FIELDS}
-        try:
-            audit.dumps(extra)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"data must be JSON-serialisable: {exc}") from exc
+        check_json(extra, "data")
         change = changes.fire(self._rules, trigger, actor=actor, values=values, extra=extra)
         return self._runner.run(
             project,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from qiflow.audit import dumps
 from qiflow.exceptions import ValidationError
 from qiflow.snapshots import EDITABLE_FIELDS, LIST_FIELDS, SCALES
 
@@ -65,3 +66,11 @@ def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if problems:
         raise ValidationError("; ".join(problems))
     return cleaned
+
+
+def check_json(value: Mapping[str, Any], what: str) -> None:
+    """Refuse ``value`` unless it can be stored in an event (JSON)."""
+    try:
+        dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from exc

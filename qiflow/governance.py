@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 import structlog
 
-from qiflow import audit, changes
+from qiflow import changes
 from qiflow.clock import Clock
 from qiflow.exceptions import ValidationError
+from qiflow.fields import check_json
 from qiflow.gates import Signoff, awaiting, load_signoffs
 from qiflow.lifecycle import SYSTEM
 from qiflow.people import Person, unknown_deputies
@@ -50,10 +51,7 @@ class GovernanceCommands:
     ) -> Project:
         """Submit ``form`` for ``gate`` (a new round; a pending one is superseded)."""
         form = dict(form or {})
-        try:
-            audit.dumps(form)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"the form must be JSON-serialisable: {exc}") from exc
+        check_json(form, "the form")
         return self._runner.run(
             project,
             f"signoff.request:{gate}",
