@@ -222,9 +222,13 @@ def test_show_mermaid(cli: Callable[..., Result]) -> None:
     result = cli("workflow", "show", "--format", "mermaid")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("stateDiagram-v2")
-    assert "idea --> diagnosis" in result.stdout
-    assert "[*] --> idea" in result.stdout
-    assert "sustained --> [*]" in result.stdout
+    assert 'state "idea" as s_idea' in result.stdout
+    assert "s_idea --> s_diagnosis: diagnose [owner_and_sponsor_set]" in result.stdout
+    assert "[*] --> s_idea" in result.stdout
+    assert "s_sustained --> [*]" in result.stdout
+    assert "s_adopted --> s_spreading: spread [gate qeia]" in result.stdout
+    assert "s_on_hold --> r_on_hold: resume" in result.stdout
+    assert "note left of s_on_hold: pause from any active state" in result.stdout
 
 
 def test_show_text_lists_every_state(cli: Callable[..., Result]) -> None:
@@ -354,7 +358,7 @@ def test_custom_workflow_shows_through_workflows_option(
     result = cli("--workflows", str(tmp_path), "workflow", "show", "custom", "--format", "mermaid")
     assert result.exit_code == 0, result.output
     assert "%% custom version 2" in result.stdout
-    assert "draft --> in_review: submit [owner_and_sponsor_set]" in result.stdout
+    assert "s_draft --> s_in_review: submit [owner_and_sponsor_set]" in result.stdout
 
 
 def test_any_source_duplicates_an_explicit_trigger(vocab: Vocabulary) -> None:
