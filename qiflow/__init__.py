@@ -5,7 +5,7 @@ Everything an embedding service needs is importable from here.
 
 from qiflow.clock import Clock, ManualClock, SystemClock
 from qiflow.durations import Duration, parse_duration
-from qiflow.engine import DEFAULT_DATABASE_URL, Engine
+from qiflow.engine import DEFAULT_DATABASE_URL, DatabaseClock, Engine
 from qiflow.exceptions import (
     ConcurrencyConflict,
     ConfigError,
@@ -19,11 +19,23 @@ from qiflow.exceptions import (
     WorkflowDefinitionError,
 )
 from qiflow.fields import ProjectFields
-from qiflow.gates import Approval, BaseGate, GateType, Signoff
-from qiflow.people import Directory, Person
+from qiflow.governance.gates import Approval, BaseGate, GateType
+from qiflow.lifecycle.requirements import GuardContext, Requirement
+from qiflow.lifecycle.roles import Directory
+from qiflow.notify.channels import Channel, DeliveryError, Item, Notification
 from qiflow.plugins import get_plugin_manager, hookimpl
-from qiflow.requirements import GuardContext, Requirement
-from qiflow.snapshots import DataPoint, Event, Measure, PdsaCycle, Project, TriggerOption
+from qiflow.snapshots import (
+    DataPoint,
+    Event,
+    Measure,
+    OutboxStatus,
+    PdsaCycle,
+    Person,
+    Project,
+    Queued,
+    Signoff,
+    TriggerOption,
+)
 
 __version__ = "0.1.0"
 
@@ -31,11 +43,14 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Approval",
     "BaseGate",
+    "Channel",
     "Clock",
     "ConcurrencyConflict",
     "ConfigError",
     "DataPoint",
+    "DatabaseClock",
     "DatabaseError",
+    "DeliveryError",
     "Directory",
     "Duration",
     "Engine",
@@ -44,14 +59,18 @@ __all__ = [
     "GuardContext",
     "GuardFailed",
     "InvalidTransition",
+    "Item",
     "ManualClock",
     "Measure",
+    "Notification",
+    "OutboxStatus",
     "PdsaCycle",
     "PermissionDenied",
     "Person",
     "Project",
     "ProjectFields",
     "QiflowError",
+    "Queued",
     "Requirement",
     "Signoff",
     "SystemClock",

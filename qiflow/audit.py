@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from qiflow.clock import ensure_utc
 
@@ -67,15 +67,40 @@ class Break:
         return f"{self.project_ref}: {where}: {self.reason}"
 
 
+class StoredEvent(Protocol):
+    """An event as stored: its payload is the JSON text that was hashed."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def pos(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def payload(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
 def verify_project(
-    ref: str, head_hash: str, event_count: int, rows: Iterable[Mapping[Any, Any]]
+    ref: str, head_hash: str, event_count: int, rows: Iterable[StoredEvent]
 ) -> Break | None:
     """Check one project's events, in position order, against its stored head."""
     prev = GENESIS
     expected_pos = 1
     last_seq = 0
     for row in rows:
-        seq, pos = row["seq"], row["pos"]
+        seq, pos = row.seq, row.pos
         if pos != expected_pos:
             return Break(
                 ref,
@@ -85,20 +110,20 @@ def verify_project(
             )
         if seq <= last_seq:
             return Break(ref, seq, pos, "sequence number out of order: events were reordered")
-        if row["prev_hash"] != prev:
+        if row.prev_hash != prev:
             return Break(ref, seq, pos, "prev_hash does not match the previous event's hash")
         content = canonical(
-            project_id=row["project_id"],
+            project_id=row.project_id,
             pos=pos,
-            version=row["version"],
-            type=row["type"],
-            actor=row["actor"],
-            payload=row["payload"],
-            created_at=row["created_at"],
+            version=row.version,
+            type=row.type,
+            actor=row.actor,
+            payload=row.payload,
+            created_at=row.created_at,
         )
-        if chain(prev, content) != row["hash"]:
+        if chain(prev, content) != row.hash:
             return Break(ref, seq, pos, "content does not match its hash: the event was changed")
-        prev, expected_pos, last_seq = row["hash"], expected_pos + 1, seq
+        prev, expected_pos, last_seq = row.hash, expected_pos + 1, seq
     if expected_pos - 1 != event_count:
         return Break(
             ref,

@@ -17,11 +17,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from qiflow.civil_time import SendingWindow, parse_window
-from qiflow.delivery import DeliverySettings
 from qiflow.engine import DEFAULT_DATABASE_URL
 from qiflow.exceptions import ConfigError
-from qiflow.reminders import ReminderPolicy
+from qiflow.notify.civil_time import SendingWindow, parse_window
+from qiflow.notify.delivery import DeliverySettings
+from qiflow.notify.reminders import ReminderPolicy
 
 SECRET_WORDS = ("password", "secret", "token", "api_key", "url")
 TOP_KEYS = {"database_url", "workflows_dir", "sending", "daemon", "routing", "channels", "plugins"}

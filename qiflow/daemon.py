@@ -14,50 +14,20 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import text
 
-from qiflow import notices, outbox, reminders
-from qiflow.clock import Clock, ensure_utc
+from qiflow.clock import Clock
 from qiflow.config import Settings
-from qiflow.delivery import DeliveryReport, deliver_once
 from qiflow.engine import Engine
 from qiflow.exceptions import ConfigError
-from qiflow.notifications import Channel
-from qiflow.store import Store
+from qiflow.notify.delivery import DeliveryReport
 
 log = structlog.get_logger("qiflow.daemon")
-
-
-class DatabaseClock:
-    """The database server's clock, so that every daemon judges "due" by the same time."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def now(self) -> datetime:
-        with self._store.read() as tx:
-            if tx.postgres:
-                value = tx.conn.execute(text("SELECT now()")).scalar_one()
-                return ensure_utc(value)
-            raw = tx.conn.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
-        return datetime.fromisoformat(str(raw)).replace(tzinfo=UTC)
-
-
-def channels_from(engine: Engine, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Channel]:
-    found: dict[str, Channel] = {}
-    for provided in engine.pm.hook.qiflow_channels(config=config):
-        found.update(provided)
-    missing = sorted(set(config) - set(found))
-    if missing:
-        log.warning("configured channels that no plugin provides", channels=missing)
-    return found
 
 
 class Daemon:
@@ -73,10 +43,12 @@ class Daemon:
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.store = engine.store
         self.clock = clock or engine.clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.channels = channels_from(engine, settings.channels)
+        self.channels = engine.channels(settings.channels)
+        missing = sorted(set(settings.channels) - set(self.channels))
+        if missing:
+            log.warning("configured channels that no plugin provides", channels=missing)
         routed = {name for names in settings.policy.routing.values() for name in names}
         unknown = sorted(routed - set(self.channels))
         if unknown:
@@ -93,14 +65,9 @@ class Daemon:
     def sweep_once(self) -> int:
         """Expire run-out approvals, then enqueue due reminders and event notices."""
         expired = self.engine.expire_signoffs(actor=f"daemon:{self.name}")
-        now = self.clock.now()
-        policy = self.settings.policy
-        with self.store.write() as tx:
-            due = reminders.sweep(
-                tx, now=now, policy=policy, registry=self.engine.registry, available=self.channels
-            )
-            told = notices.sweep(tx, now=now, policy=policy, available=self.channels)
-            outbox.heartbeat(tx, self.name, now, sweep=True)
+        due, told = self.engine.sweep_notifications(
+            self.settings.policy, daemon=self.name, now=self.clock.now(), channels=self.channels
+        )
         log.info(
             "sweep", daemon=self.name, reminders=due, notices=told, signoffs_expired=len(expired)
         )
@@ -108,19 +75,14 @@ class Daemon:
 
     def deliver_once(self) -> DeliveryReport:
         with self._busy:
-            now = self.clock.now()
-            report = deliver_once(
-                self.store,
+            report = self.engine.deliver_notifications(
                 self.channels,
-                now=now,
+                self.settings.daemon.delivery,
                 daemon=self.name,
-                settings=self.settings.daemon.delivery,
-                person=self.engine.person,
+                now=self.clock.now(),
                 window=self.settings.policy.window,
                 stopping=self.stopping.is_set,
             )
-            with self.store.write() as tx:
-                outbox.heartbeat(tx, self.name, now, delivery=True)
         if report.claimed:
             log.info(
                 "delivery",
@@ -173,8 +135,7 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=False)
             finished = self._busy.acquire(timeout=self.settings.daemon.shutdown_timeout)
-            with self.store.write() as tx:
-                released = outbox.release(tx, self.name)
+            released = self.engine.release_notifications(self.name)
             if finished:
                 self._busy.release()
             log.info(

@@ -13,8 +13,7 @@ from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
 from qiflow.clock import ManualClock, SystemClock
 from qiflow.engine import Engine
 from qiflow.exceptions import QiflowError
-from qiflow.people import Person
-from qiflow.snapshots import EDITABLE_FIELDS, Project
+from qiflow.snapshots import EDITABLE_FIELDS, Person, Project
 
 Echo = Callable[[str], None]
 

@@ -1,54 +1,78 @@
-"""The engine: commands that change projects, and queries that read them.
+"""The engine: the one object an embedding service, the CLI and the daemon talk to.
 
-Every command runs in one database transaction: it checks the rules, changes
-the project row under an optimistic version check, and appends its events to
-the project's hash chain. Plugins hear about the events only after commit.
+It loads the workflows, builds the plugin manager and the store, and composes the
+command groups that do the work: :class:`~qiflow.lifecycle.api.ProjectCommands`,
+:class:`~qiflow.lifecycle.queries.ProjectQueries`,
+:class:`~qiflow.governance.api.GovernanceCommands` and
+:class:`~qiflow.notify.api.NotificationCommands`. Every command runs in one
+database transaction (see :mod:`qiflow.lifecycle.runner`); plugins hear about
+its events only after commit.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack
 
 import pluggy
-import structlog
 
-from qiflow import audit, changes
-from qiflow.clock import Clock, SystemClock, ensure_utc
-from qiflow.commands import CommandRunner
-from qiflow.exceptions import ValidationError, WorkflowDefinitionError
-from qiflow.fields import ProjectFields, check_json, clean_fields
-from qiflow.governance import GovernanceCommands
-from qiflow.lifecycle import Rules
+from qiflow import audit
+from qiflow.clock import Clock, SystemClock
+from qiflow.exceptions import WorkflowDefinitionError
+from qiflow.fields import ProjectFields, clean_fields
+from qiflow.governance import escalation
+from qiflow.governance.api import GovernanceCommands
+from qiflow.governance.gates import gate_checks, registered_gates
+from qiflow.lifecycle.api import ProjectCommands
+from qiflow.lifecycle.queries import ProjectQueries
+from qiflow.lifecycle.roles import SYSTEM
+from qiflow.lifecycle.runner import Request, Runner
+from qiflow.lifecycle.steps import Lifecycle
+from qiflow.lifecycle.vocabulary import vocabulary
+from qiflow.notify.api import NotificationCommands
+from qiflow.notify.channels import Channel
+from qiflow.notify.civil_time import SendingWindow
+from qiflow.notify.delivery import DeliveryReport, DeliverySettings
+from qiflow.notify.reminders import ReminderPolicy
 from qiflow.plugins import get_plugin_manager
-from qiflow.replay import differences
 from qiflow.snapshots import (
-    DIRECTIONS,
-    EDITABLE_FIELDS,
-    MEASURE_KINDS,
     DataPoint,
     Event,
     Measure,
+    OutboxStatus,
     PdsaCycle,
+    Person,
     Project,
+    Queued,
+    Signoff,
     TriggerOption,
 )
-from qiflow.store import Store
+from qiflow.store import ProjectFilter, Store
 from qiflow.workflow import Workflow, WorkflowRegistry, load_directory
-from qiflow.workflow.catalog import build_registry, default_workflows_dir, vocabulary
-
-log = structlog.get_logger("qiflow")
+from qiflow.workflow.catalog import build_registry, default_workflows_dir
 
 DEFAULT_DATABASE_URL = "sqlite:///qiflow.db"
 DEFAULT_WORKFLOW = "qi_project"
-PDSA_FIELDS = ("plan", "prediction", "study")
 
 
-class Engine(GovernanceCommands):
+class DatabaseClock:
+    """The database server's clock, so that every daemon judges "due" by the same time."""
+
+    def __init__(self, database_url: str) -> None:
+        self._store = Store(database_url)
+
+    def now(self) -> datetime:
+        return self._store.now()
+
+    def close(self) -> None:
+        self._store.dispose()
+
+
+class Engine:
     """Carries QI projects through their lifecycle, durably.
 
     >>> with Engine("sqlite:///qi.db", migrate=True) as engine:  # doctest: +SKIP
@@ -70,15 +94,25 @@ class Engine(GovernanceCommands):
             if isinstance(plugins, pluggy.PluginManager)
             else get_plugin_manager(plugins or ())
         )
-        self._store = Store(database_url)
+        store = self._store = Store(database_url)
         try:
-            self._store.ensure_schema(migrate=migrate)
+            store.ensure_schema(migrate=migrate)
             self.registry = self._load_workflows(workflows_dir)
         except BaseException:
-            self._store.dispose()
+            store.dispose()
             raise
-        self._rules = Rules(self.pm, self.registry)
-        self._runner = CommandRunner(self._store, self._rules, self.pm, self.clock)
+        gate_types = registered_gates(self.pm)
+        lifecycle = Lifecycle(
+            self.pm,
+            self.registry,
+            gates=gate_checks(gate_types),
+            after_change=[escalation.evaluate],
+        )
+        runner = Runner(store, lifecycle, self.pm, self.clock)
+        self._commands = ProjectCommands(runner, lifecycle, self.registry, self.clock)
+        self._queries = ProjectQueries(store, runner, lifecycle, self.clock)
+        self._governance = GovernanceCommands(store, runner, lifecycle, gate_types, self.clock)
+        self._notifications = NotificationCommands(store, self.registry, self.person)
 
     # lifecycle of the engine itself --------------------------------------------
     def __enter__(self) -> Engine:
@@ -96,13 +130,9 @@ class Engine(GovernanceCommands):
         self._store.dispose()
 
     @property
-    def store(self) -> Store:
-        """The engine's store (for qiflow's own daemon; not part of the embedding API)."""
-        return self._store
-
-    @property
     def database_url(self) -> str:
-        return self._store.engine.url.render_as_string(hide_password=True)
+        """The database URL, its password hidden."""
+        return self._store.display_url
 
     def _load_workflows(
         self, workflows_dir: str | Path | Sequence[str | Path] | None
@@ -119,12 +149,12 @@ class Engine(GovernanceCommands):
                 problems,
             )
         with self._store.read() as tx:
-            stored = tx.stored_workflows()
+            stored = tx.workflows.stored()
         registry = build_registry(files, stored, vocab)
         self._latest = {w.name: w.version for w in files}
         return registry
 
-    # commands ---------------------------------------------------------------------
+    # project commands ----------------------------------------------------------------
     def create_project(
         self,
         title: str,
@@ -142,7 +172,8 @@ class Engine(GovernanceCommands):
                 f"{', '.join(sorted(self._latest)) or 'none'}"
             )
         definition = self.registry.get(workflow, self._latest[workflow])
-        return self._runner.create(definition, values, actor=actor, idempotency_key=idempotency_key)
+        request = Request(actor, idempotency_key=idempotency_key)
+        return self._commands.create(definition, values, request)
 
     def update_project(
         self,
@@ -155,17 +186,9 @@ class Engine(GovernanceCommands):
         **fields: Unpack[ProjectFields],
     ) -> Project:
         """Change editable fields; only fields that really change are recorded."""
-        values = clean_fields({**fields, **({"title": title} if title is not None else {})})
-        if not values:
-            raise ValidationError("nothing to update: give at least one field")
-        return self._runner.run(
-            project,
-            "update",
-            changes.update(self._rules, values),
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-        )
+        values = {**fields, **({"title": title} if title is not None else {})}
+        request = Request(actor, expected_version, idempotency_key)
+        return self._commands.update(project, values, request)
 
     def fire(
         self,
@@ -182,20 +205,8 @@ class Engine(GovernanceCommands):
         Keys of ``data`` that name editable fields (``learning`` for ``abandon``, say)
         are applied first, in the same transaction; the rest is kept in the event.
         """
-        data = dict(data or {})
-        values = clean_fields({k: v for k, v in data.items() if k in EDITABLE_FIELDS})
-        extra = {k: v for k, v in data.items() if k not in EDITABLE_FIELDS}
-        check_json(extra, "data")
-        change = changes.fire(self._rules, trigger, actor=actor, values=values, extra=extra)
-        return self._runner.run(
-            project,
-            f"fire:{trigger}",
-            change,
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            trigger=trigger,
-        )
+        request = Request(actor, expected_version, idempotency_key)
+        return self._commands.fire(project, trigger, dict(data or {}), request)
 
     def record_pdsa(
         self,
@@ -214,21 +225,12 @@ class Engine(GovernanceCommands):
 
         ``cycle`` defaults to the current cycle (cycle 1 before testing starts).
         """
-        given = {
-            k: v.strip()
-            for k, v in {"plan": plan, "prediction": prediction, "study": study}.items()
-            if v is not None and v.strip()
-        }
-        note = observation.strip() if observation else None
-        if not given and not note:
-            raise ValidationError("nothing to record: give plan, prediction, observation or study")
-        return self._runner.run(
+        return self._commands.record_pdsa(
             project,
-            "pdsa",
-            changes.record_pdsa(cycle, given, note),
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
+            Request(actor, expected_version, idempotency_key),
+            cycle=cycle,
+            given={"plan": plan, "prediction": prediction, "study": study},
+            observation=observation,
         )
 
     def add_measure(
@@ -244,25 +246,13 @@ class Engine(GovernanceCommands):
         idempotency_key: str | None = None,
     ) -> Project:
         """Add an outcome, process or balancing measure to the project."""
-        name, unit = name.strip(), unit.strip()
-        problems = []
-        if not name:
-            problems.append("a measure needs a name")
-        if kind not in MEASURE_KINDS:
-            problems.append(f"kind {kind!r} is not one of {', '.join(MEASURE_KINDS)}")
-        if direction not in DIRECTIONS:
-            problems.append(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
-        if not unit:
-            problems.append("a measure needs a unit (e.g. '%', 'days', 'count')")
-        if problems:
-            raise ValidationError("; ".join(problems))
-        return self._runner.run(
+        return self._commands.add_measure(
             project,
-            "measure",
-            changes.add_measure(name, kind, unit, direction),
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
+            Request(actor, expected_version, idempotency_key),
+            name=name,
+            kind=kind,
+            unit=unit,
+            direction=direction,
         )
 
     def record_data_point(
@@ -278,17 +268,13 @@ class Engine(GovernanceCommands):
         idempotency_key: str | None = None,
     ) -> Project:
         """Record one observation of a measure (no patient-identifiable data)."""
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise ValidationError(f"a data point's value must be a number, not {value!r}")
-        when = ensure_utc(observed_at) if observed_at else self.clock.now()
-        change = changes.record_data_point(measure, float(value), when, note)
-        return self._runner.run(
+        return self._commands.record_data_point(
             project,
-            "datapoint",
-            change,
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
+            Request(actor, expected_version, idempotency_key),
+            measure=measure,
+            value=value,
+            observed_at=observed_at,
+            note=note,
         )
 
     def record_review(
@@ -305,18 +291,11 @@ class Engine(GovernanceCommands):
 
         ``progress_score`` is the IHI scale, 0.5 to 5.0 in steps of 0.5.
         """
-        if progress_score is not None and (
-            not 0.5 <= progress_score <= 5.0 or (progress_score * 2) % 1
-        ):
-            raise ValidationError("progress_score is the IHI scale: 0.5 to 5.0 in steps of 0.5")
-        change = changes.record_review(self._rules, notes, progress_score)
-        return self._runner.run(
+        return self._commands.record_review(
             project,
-            "review",
-            change,
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
+            Request(actor, expected_version, idempotency_key),
+            notes=notes,
+            progress_score=progress_score,
         )
 
     def migrate_project(
@@ -328,20 +307,11 @@ class Engine(GovernanceCommands):
         expected_version: int | None = None,
     ) -> Project:
         """Move a project to another version of its workflow, if its state exists there."""
-        change = changes.migrate(self.registry, to_version)
-        return self._runner.run(
-            project,
-            "migrate",
-            change,
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=None,
-        )
+        return self._commands.migrate(project, to_version, Request(actor, expected_version))
 
-    # queries ---------------------------------------------------------------------
+    # project queries -----------------------------------------------------------------
     def get(self, project: str) -> Project:
-        with self._store.read() as tx:
-            return Project.from_row(self._runner.row(tx, project))
+        return self._queries.get(project)
 
     def projects(
         self,
@@ -356,45 +326,33 @@ class Engine(GovernanceCommands):
         offset: int = 0,
     ) -> list[Project]:
         """Projects in reference order, filtered; ``overdue`` means the review date has passed."""
-        with self._store.read() as tx:
-            rows = tx.projects(
-                state=state,
-                owner=owner,
-                directorate=directorate,
-                workflow=workflow,
-                programme=programme,
-                overdue_at=self.clock.now() if overdue else None,
-                limit=limit,
-                offset=offset,
-            )
-        return [Project.from_row(row) for row in rows]
+        where = ProjectFilter(
+            state=state,
+            owner=owner,
+            directorate=directorate,
+            workflow=workflow,
+            programme=programme,
+            overdue_at=self.clock.now() if overdue else None,
+            limit=limit,
+            offset=offset,
+        )
+        return self._queries.find(where)
 
     def available_triggers(self, project: str, actor: str | None = None) -> list[TriggerOption]:
         """Each trigger from the current state, whether it may fire and, if not, every reason."""
-        with self._store.read() as tx:
-            snapshot = Project.from_row(self._runner.row(tx, project))
-            return self._rules.options(snapshot, tx, actor, self.clock.now())
+        return self._queries.available_triggers(project, actor)
 
     def history(self, project: str) -> list[Event]:
-        with self._store.read() as tx:
-            row = self._runner.row(tx, project)
-            return [Event.from_row(r) for r in tx.events(row["id"])]
+        return self._queries.history(project)
 
     def cycles(self, project: str) -> list[PdsaCycle]:
-        with self._store.read() as tx:
-            return [PdsaCycle.from_row(r) for r in tx.cycles(self._runner.row(tx, project)["id"])]
+        return self._queries.cycles(project)
 
     def measures(self, project: str) -> list[Measure]:
-        with self._store.read() as tx:
-            return [Measure.from_row(r) for r in tx.measures(self._runner.row(tx, project)["id"])]
+        return self._queries.measures(project)
 
     def data_points(self, project: str, measure: str) -> list[DataPoint]:
-        with self._store.read() as tx:
-            project_id = self._runner.row(tx, project)["id"]
-            found = [m for m in tx.measures(project_id) if m["name"] == measure]
-            if not found:
-                raise ValidationError(f"{project} has no measure {measure!r}")
-            return [DataPoint.from_row(r) for r in tx.data_points(found[0]["id"])]
+        return self._queries.data_points(project, measure)
 
     def workflow(self, name: str = DEFAULT_WORKFLOW, version: int | None = None) -> Workflow:
         return self.registry.get(name, version if version is not None else self._latest.get(name))
@@ -408,21 +366,172 @@ class Engine(GovernanceCommands):
 
     def iter_audit(self) -> Iterator[tuple[str, audit.Break | None]]:
         """Like :meth:`verify_audit`, one project at a time (for progress reporting)."""
-        with self._store.read() as tx:
-            projects = tx.project_ids()
-        for project_id, ref, count, head in projects:
-            with self._store.read() as tx:
-                rows = tx.events(project_id)
-                found = audit.verify_project(ref, head, count, rows)
-                if found is None:
-                    row = tx.project(project_id)
-                    assert row is not None
-                    diff = differences(Project.from_row(row), [Event.from_row(r) for r in rows])
-                    if diff:
-                        found = audit.Break(
-                            ref,
-                            None,
-                            None,
-                            f"the project row does not match its events: {'; '.join(diff)}",
-                        )
-            yield ref, found
+        return self._queries.audit()
+
+    # governance: sign-offs, programme status, people ------------------------------------
+    def request_signoff(
+        self,
+        project: str,
+        gate: str,
+        form: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """Submit ``form`` for ``gate`` (a new round; a pending one is superseded)."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._governance.request_signoff(project, gate, form or {}, request)
+
+    def decide_signoff(
+        self,
+        project: str,
+        gate: str,
+        *,
+        actor: str,
+        approve: bool,
+        role: str | None = None,
+        on_behalf_of: str | None = None,
+        comment: str | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """Approve or reject the pending sign-off of ``gate`` as ``actor``.
+
+        ``role`` picks which awaited role the decision fills (default: the first the
+        actor holds). A deputy decides ``on_behalf_of`` the person they stand in for.
+        A refused decision raises :class:`PermissionDenied` and is recorded in the audit
+        trail as ``signoff.refused``.
+        """
+        return self._governance.decide_signoff(
+            project,
+            gate,
+            Request(actor, expected_version, idempotency_key),
+            approve=approve,
+            role=role,
+            on_behalf_of=on_behalf_of,
+            comment=comment,
+        )
+
+    def expire_signoffs(self, *, actor: str = SYSTEM) -> list[Project]:
+        """Mark every passed sign-off whose approval has run out as expired (``gate.expired``)."""
+        return self._governance.expire_signoffs(actor=actor)
+
+    def escalate(self, project: str, *, actor: str) -> Project:
+        """Nominate a project for programme status (transformation team only).
+
+        A candidate is granted programme status as soon as every condition holds;
+        escalating a candidate that still lacks one raises :class:`GuardFailed` listing them.
+        """
+        return self._governance.escalate(project, Request(actor))
+
+    def deescalate(self, project: str, *, actor: str, reason: str) -> Project:
+        """Remove candidate or programme status, with a reason (transformation team only)."""
+        return self._governance.deescalate(project, Request(actor), reason)
+
+    def import_people(
+        self, people: Sequence[Person], *, actor: str, replace: bool = False
+    ) -> tuple[int, int, int]:
+        """Load people into the built-in directory, all or nothing.
+
+        With ``replace``, people not in ``people`` are deactivated (never deleted: the
+        audit trail refers to them). Returns (added, updated, deactivated).
+        """
+        return self._governance.import_people(people, actor=actor, replace=replace)
+
+    def people(self, *, role: str | None = None) -> list[Person]:
+        return self._governance.people(role=role)
+
+    def person(self, person_id: str) -> Person | None:
+        """A person from the staff directory (a plugin's, if installed, else qiflow's)."""
+        return self._governance.person(person_id)
+
+    def known_roles(self) -> list[str]:
+        """Every role name plugins declare (for checking a people file)."""
+        return sorted(vocabulary(self.pm).roles)
+
+    def signoffs(self, project: str, gate: str | None = None) -> list[Signoff]:
+        """Every sign-off round of the project (of one gate, if given), oldest first."""
+        return self._governance.signoffs(project, gate)
+
+    def gate_status(self, project: str) -> dict[str, list[str]]:
+        """For each gate the project's workflow names: what it awaits (empty: passed)."""
+        return self._governance.gate_status(project)
+
+    # notifications: the sweep, delivery and the outbox -----------------------------------
+    def sweep_notifications(
+        self,
+        policy: ReminderPolicy,
+        *,
+        daemon: str,
+        now: datetime | None = None,
+        channels: Iterable[str] | None = None,
+    ) -> tuple[int, int]:
+        """Enqueue due reminders and event notices, once each however many daemons sweep.
+
+        ``channels`` are the ones available here (people's own choices of others are
+        ignored). Returns (new reminders and escalations, new event notices).
+        """
+        at = now or self.clock.now()
+        return self._notifications.sweep(now=at, policy=policy, daemon=daemon, available=channels)
+
+    def deliver_notifications(
+        self,
+        channels: Mapping[str, Channel],
+        settings: DeliverySettings,
+        *,
+        daemon: str,
+        now: datetime | None = None,
+        window: SendingWindow | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> DeliveryReport:
+        """Claim one batch of due notifications and send it through ``channels``.
+
+        Nothing is sent while ``window`` is closed; ``stopping()`` turning true stops the
+        pass between two messages.
+        """
+        at = now or self.clock.now()
+        return self._notifications.deliver(
+            channels, now=at, daemon=daemon, settings=settings, window=window, stopping=stopping
+        )
+
+    def channels(self, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Channel]:
+        """The notification channels plugins build from ``config`` (``[channels.<name>]``)."""
+        found: dict[str, Channel] = {}
+        for provided in self.pm.hook.qiflow_channels(config=config):
+            found.update(provided)
+        return found
+
+    def release_notifications(self, daemon: str) -> int:
+        """Give back the notifications ``daemon`` claimed but did not finish (on shutdown)."""
+        return self._notifications.release(daemon)
+
+    def outbox(self, *, status: str | None = None, limit: int = 100) -> list[Queued]:
+        """Notifications in the outbox, newest first (of one status, if given)."""
+        return self._notifications.recent(status=status, limit=limit)
+
+    def outbox_status(self) -> OutboxStatus:
+        """Notifications by status, the oldest one due, and what each daemon last did."""
+        return self._notifications.status()
+
+    def retry_notifications(self, ids: Sequence[int] | None = None) -> int:
+        """Put dead letters (all, or those with ``ids``) back in the queue; how many."""
+        return self._notifications.retry(ids, self.clock.now())
+
+    def purge_notifications(self, status: str, *, older_than: timedelta) -> int:
+        """Delete sent (or dead) notifications created more than ``older_than`` ago."""
+        return self._notifications.purge(status=status, before=self.clock.now() - older_than)
+
+
+def upgrade_database(database_url: str) -> tuple[str, str | None, str | None]:
+    """Create qiflow's tables, or upgrade them to this version of qiflow.
+
+    Returns (the URL with its password hidden, the revision before, the revision after).
+    """
+    store = Store(database_url)
+    try:
+        before = store.revision()
+        store.upgrade()
+        return store.display_url, before, store.revision()
+    finally:
+        store.dispose()

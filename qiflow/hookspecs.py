@@ -6,19 +6,17 @@ Implement any of these in a module or class, mark each with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from qiflow.hookmarkers import hookspec
 
 if TYPE_CHECKING:
-    from qiflow.gates import GateType
-    from qiflow.notifications import Channel
-    from qiflow.people import Directory
-    from qiflow.requirements import Requirement
+    from qiflow.governance.gates import GateType
+    from qiflow.lifecycle.requirements import Requirement
+    from qiflow.lifecycle.roles import Directory
+    from qiflow.notify.channels import Channel
     from qiflow.snapshots import Event, Project
-
-hookspec = pluggy.HookspecMarker("qiflow")
 
 
 @hookspec
@@ -69,3 +67,11 @@ def qiflow_channels(config: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Cha
     """Return notification channels, built from ``config``: the ``[channels.<name>]``
     tables of ``qiflow.toml``, secrets already resolved. Return only the channels whose
     table is present (qiflow's console channel needs none)."""
+
+
+@hookspec
+def qiflow_workflow_tables() -> Mapping[str, Callable[[Mapping[str, Any]], list[str]]]:  # type: ignore[empty-body]
+    """Register a check for a configuration table of workflow files (``escalation``,
+    ``reminders``): return a mapping of table name to a function that returns the
+    table's problems (empty when it is valid). The module that reads a table checks it.
+    """

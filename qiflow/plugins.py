@@ -8,12 +8,16 @@ from collections.abc import Iterable
 import pluggy
 
 from qiflow import hookspecs
-
-PROJECT_NAME = "qiflow"
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+from qiflow.hookmarkers import PROJECT_NAME, hookimpl
 
 #: qiflow's own features, registered through the same seam as third-party plugins.
-DEFAULT_PLUGINS = ("qiflow.builtin.lifecycle", "qiflow.builtin.qeia", "qiflow.builtin.console")
+DEFAULT_PLUGINS = (
+    "qiflow.builtin.lifecycle",
+    "qiflow.builtin.qeia",
+    "qiflow.builtin.console",
+    "qiflow.governance.escalation",
+    "qiflow.notify.reminders",
+)
 
 
 def get_plugin_manager(
@@ -39,3 +43,6 @@ def get_plugin_manager(
     for plugin in plugins:
         pm.register(plugin)
     return pm
+
+
+__all__ = ["DEFAULT_PLUGINS", "PROJECT_NAME", "get_plugin_manager", "hookimpl"]

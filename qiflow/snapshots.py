@@ -227,3 +227,143 @@ class TriggerOption:
     dest: str
     allowed: bool
     reasons: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    email: str | None = None
+    directorate: str | None = None
+    roles: tuple[str, ...] = ()
+    deputy_for: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    active: bool = True
+
+    @classmethod
+    def from_row(cls, row: Row) -> Person:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            email=row["email"],
+            directorate=row["directorate"],
+            roles=tuple(row["roles"]),
+            deputy_for=tuple(row["deputy_for"]),
+            channels=tuple(row["channels"]),
+            active=bool(row["active"]),
+        )
+
+
+#: The states of one sign-off round.
+PENDING, PASSED, REJECTED, EXPIRED, SUPERSEDED = (
+    "pending",
+    "passed",
+    "rejected",
+    "expired",
+    "superseded",
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    role: str
+    approver: str
+    delegated_by: str | None
+    decision: str
+    comment: str | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class Signoff:
+    """One round of a gate on a project."""
+
+    id: int
+    project_id: str
+    gate: str
+    round: int
+    stage: str
+    status: str
+    form: Mapping[str, Any]
+    summary: Mapping[str, Any]
+    roles: tuple[str, ...]
+    mode: str
+    valid_for: str | None
+    requested_by: str
+    requested_at: datetime
+    requested_version: int
+    decided_at: datetime | None
+    valid_until: datetime | None
+    reason: str | None
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def awaiting(self) -> tuple[str, ...]:
+        """The roles still to approve (for "any", every role until one has)."""
+        approved = {d.role for d in self.decisions if d.decision == "approve"}
+        if self.mode == "any":
+            return () if approved else self.roles
+        return tuple(r for r in self.roles if r not in approved)
+
+    def expired(self, now: datetime) -> bool:
+        return self.status == EXPIRED or (
+            self.status == PASSED and self.valid_until is not None and self.valid_until <= now
+        )
+
+
+#: The states of a notification in the outbox: waiting, claimed by a daemon, done, given up.
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "dead")
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One notification in the outbox: one thing to tell one person through one channel."""
+
+    id: int
+    key: str
+    kind: str
+    recipient: str
+    channel: str
+    project_id: str | None
+    subject: str
+    body: str
+    status: str
+    attempts: int
+    not_before: datetime
+    lease_until: datetime | None
+    claimed_by: str | None
+    last_error: str | None
+    message_key: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Queued:
+        return cls(
+            **{
+                **row,
+                "not_before": ensure_utc(row["not_before"]),
+                "lease_until": _utc(row["lease_until"]),
+                "created_at": ensure_utc(row["created_at"]),
+                "sent_at": _utc(row["sent_at"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """What one daemon last did."""
+
+    name: str
+    last_sweep_at: datetime | None
+    last_delivery_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """The outbox at a glance: notifications by status, the oldest due, every daemon."""
+
+    counts: Mapping[str, int]
+    oldest_pending: datetime | None
+    daemons: tuple[DaemonStatus, ...]

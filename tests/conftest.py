@@ -20,8 +20,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from qiflow import Engine, ManualClock
-from qiflow.db import upgrade
 from qiflow.store import normalise_url
+from qiflow.store.migrate import upgrade
 
 PG_ENV = "QIFLOW_TEST_POSTGRES_URL"
 BACKENDS = ("sqlite", "postgres")

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from qiflow import ConfigError
-from qiflow.civil_time import parse_window
 from qiflow.cli import main
 from qiflow.config import load_settings
+from qiflow.notify.civil_time import parse_window
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "qiflow.example.toml"
 

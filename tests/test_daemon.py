@@ -31,18 +31,15 @@ import pytest
 import qiflow_webhook.plugin
 import structlog
 from click.testing import CliRunner
-from sqlalchemy import select
 
-from qiflow import Engine, ManualClock, Person, get_plugin_manager, hookimpl, outbox
-from qiflow.civil_time import parse_window
+from qiflow import Engine, ManualClock, Person, Queued, get_plugin_manager, hookimpl
 from qiflow.cli import main
 from qiflow.config import DaemonSettings, Settings
 from qiflow.daemon import Daemon
-from qiflow.delivery import DeliverySettings
-from qiflow.notifications import Notification
-from qiflow.outbox import NOTIFICATION
-from qiflow.reminders import ReminderPolicy
-from qiflow.store import Store
+from qiflow.notify.channels import Notification
+from qiflow.notify.civil_time import parse_window
+from qiflow.notify.delivery import DeliverySettings
+from qiflow.notify.reminders import ReminderPolicy
 from tests.conftest import PG_ENV, PostgresTemplate
 from tests.daemon_support import (
     BANK_HOLIDAYS,
@@ -64,14 +61,10 @@ CADENCE = timedelta(days=30)  # the default workflow's "idea" state: review = "P
 SPONSOR_AFTER, TEAM_AFTER = timedelta(days=7), timedelta(days=21)
 
 
-def notification_rows(url: str) -> list[dict[str, Any]]:
-    store = Store(url)
-    try:
-        with store.read() as tx:
-            found = tx.conn.execute(select(NOTIFICATION).order_by(NOTIFICATION.c.id))
-            return [dict(r) for r in found.mappings()]
-    finally:
-        store.dispose()
+def notification_rows(url: str) -> list[Queued]:
+    """Every notification in the outbox, oldest first."""
+    with Engine(url) as engine:
+        return engine.outbox(limit=1_000_000)[::-1]
 
 
 def cli(*args: str) -> Any:
@@ -364,8 +357,8 @@ def test_two_years_of_reminders_across_daylight_saving(db_url: str, quiet_logs: 
     # what did happen -------------------------------------------------------------------------
     found: dict[tuple[str, datetime, str, str], dict[str, Any]] = {}
     for row in rows:
-        match = KEY.fullmatch(row["key"])
-        assert match, row["key"]
+        match = KEY.fullmatch(row.key)
+        assert match, row.key
         due = datetime.fromisoformat(match["due"])
         found[(match["pid"], due, match["stage"], match["to"])] = row
     assert len(found) == len(rows)
@@ -378,9 +371,9 @@ def test_two_years_of_reminders_across_daylight_saving(db_url: str, quiet_logs: 
     for key, send in expected.items():
         row = found[key]
         if send is None:
-            assert row["status"] == "pending", (key, row["status"])
-        elif row["status"] != "sent" or as_utc(row["sent_at"]) != send:
-            wrong_time.append((key, row["status"], row["sent_at"], send))
+            assert row.status == "pending", (key, row.status)
+        elif row.status != "sent" or as_utc(row.sent_at) != send:
+            wrong_time.append((key, row.status, row.sent_at, send))
     assert wrong_time == [], f"sent late, early or never: {wrong_time[:5]}"
 
     # every send inside the window, each message once, one message a person a day
@@ -392,14 +385,14 @@ def test_two_years_of_reminders_across_daylight_saving(db_url: str, quiet_logs: 
     assert max(per_day.values()) == 1, [k for k, v in per_day.items() if v > 1][:5]
     by_key = defaultdict(list)
     for row in rows:
-        if row["status"] == "sent":
-            by_key[row["message_key"]].append(row)
+        if row.status == "sent":
+            by_key[row.message_key].append(row)
     assert len(by_key) == len(sends)
     for at, n in sends:
         group = by_key[n.key]
-        assert {r["recipient"] for r in group} == {n.recipient}
-        assert {as_utc(r["sent_at"]) for r in group} == {at}
-        assert sorted(i.subject for i in n.items) == sorted(r["subject"] for r in group)
+        assert {r.recipient for r in group} == {n.recipient}
+        assert {as_utc(r.sent_at) for r in group} == {at}
+        assert sorted(i.subject for i in n.items) == sorted(r.subject for r in group)
         assert n.name == people[n.recipient].name
     assert "tt3" not in {n.recipient for _, n in sends}
 
@@ -425,7 +418,7 @@ def test_two_years_of_reminders_across_daylight_saving(db_url: str, quiet_logs: 
         (0, local(2027, 12, 24, 16, 59, 59)): datetime(2027, 12, 29, 9, tzinfo=UTC),
     }
     for (i, due), send in by_hand.items():
-        assert as_utc(found[(ids[i], due, "owner", PLANS[i].owner)]["sent_at"]) == send
+        assert as_utc(found[(ids[i], due, "owner", PLANS[i].owner)].sent_at) == send
     forgotten, spring = ids[5], ids[6]
     late, team = local(2027, 10, 22, 17), "transformation_team"
     early = local(2026, 3, 20, 16, 59, 59)
@@ -435,7 +428,7 @@ def test_two_years_of_reminders_across_daylight_saving(db_url: str, quiet_logs: 
         (spring, early, "sponsor", "sara", datetime(2026, 3, 30, 8, tzinfo=UTC)),  # BST now
         (spring, early, team, "tt2", datetime(2026, 4, 13, 8, tzinfo=UTC)),
     ):
-        assert as_utc(found[(pid, due, stage, who)]["sent_at"]) == send
+        assert as_utc(found[(pid, due, stage, who)].sent_at) == send
 
 
 # daemon processes and a webhook receiver --------------------------------------------------------
@@ -462,10 +455,8 @@ def config_dir(tmp_path: Path) -> Path:
     return path
 
 
-def count_sent(store: Store) -> int:
-    with store.read() as tx:
-        found = tx.conn.execute(select(NOTIFICATION.c.status)).scalars().all()
-    return sum(status == "sent" for status in found)
+def count_sent(engine: Engine) -> int:
+    return engine.outbox_status().counts.get("sent", 0)
 
 
 @pytest.fixture
@@ -491,7 +482,7 @@ def test_three_daemon_processes_deliver_2000_reminders_once_each(
         # the first sweep enqueues everything; later ones would only add load
         daemon_config(batch=25, lease=60, shutdown_timeout=shutdown, sweep_interval=30),
     )
-    store = Store(pg_url)
+    engine = Engine(pg_url)
     try:
         with (
             receiving() as receiver,
@@ -504,29 +495,29 @@ def test_three_daemon_processes_deliver_2000_reminders_once_each(
                 died = [d.name for d in group.started if d.process.poll() is not None]
                 assert died == [], f"daemons {died} exited early:\n{group.logs()}"
                 arrived = len(set(receiver.keys()))
-                return arrived >= len(owners) and count_sent(store) == len(owners)
+                return arrived >= len(owners) and count_sent(engine) == len(owners)
 
             wait_until(delivered, 120, "2,000 reminders to arrive", step=0.25)
             exits = sigterm_and_wait(group, shutdown + 10)
             logs = group.logs()
     finally:
-        store.dispose()
+        engine.close()
 
     assert [(name, code) for name, code, _ in exits] == [("d1", 0), ("d2", 0), ("d3", 0)], logs
     assert max(took for _, _, took in exits) <= shutdown + 5
     rows = notification_rows(pg_url)
     assert len(rows) == len(owners)
-    assert {r["status"] for r in rows} == {"sent"}
-    assert sorted(r["recipient"] for r in rows) == owners
+    assert {r.status for r in rows} == {"sent"}
+    assert sorted(r.recipient for r in rows) == owners
     arrivals = receiver.snapshot()
     keys = Counter(a.key for a in arrivals)
     assert None not in keys
     assert [k for k, n in keys.items() if n > 1] == [], "a reminder arrived twice"
     assert len(keys) == len(rows)
-    assert set(keys) == {r["message_key"] for r in rows}
+    assert set(keys) == {r.message_key for r in rows}
     assert sorted(a.payload["recipient"] for a in arrivals) == owners
     assert all(a.payload["key"] == a.key for a in arrivals)
-    assert {r["claimed_by"] for r in rows} == {"d1", "d2", "d3"}, "not every daemon took part"
+    assert {r.claimed_by for r in rows} == {"d1", "d2", "d3"}, "not every daemon took part"
     status = cli("--db", pg_url, "daemon", "status", "--json")
     assert status["counts"] == {"sent": len(owners)}
     assert {"d1", "d2", "d3"} <= {d["name"] for d in status["daemons"]}
@@ -553,23 +544,23 @@ def test_kill_9_during_delivery_then_restart_loses_nothing(
         first.send(signal.SIGKILL)  # the receiver is still sleeping on that request
         assert first.wait(10) == -signal.SIGKILL
         in_flight = receiver.snapshot()[0].key
-        held = [r for r in notification_rows(db_url) if r["status"] == "sending"]
+        held = [r for r in notification_rows(db_url) if r.status == "sending"]
         assert held, "the killed daemon held no claims"
-        assert {r["claimed_by"] for r in held} == {"d1"}
-        assert in_flight in {r["message_key"] for r in held}
+        assert {r.claimed_by for r in held} == {"d1"}
+        assert in_flight in {r.message_key for r in held}
 
         group.start("d1")  # the same daemon, restarted: it must wait for the lease
-        store = Store(db_url)
+        engine = Engine(db_url)
         try:
-            wait_until(lambda: count_sent(store) == len(owners), 60, "every row to be sent")
+            wait_until(lambda: count_sent(engine) == len(owners), 60, "every row to be sent")
         finally:
-            store.dispose()
+            engine.close()
         exits = sigterm_and_wait(group, 20)
         logs = group.logs()
 
     assert [code for _, code, _ in exits] == [0], logs
     rows = notification_rows(db_url)
-    assert {r["status"] for r in rows} == {"sent"}
+    assert {r.status for r in rows} == {"sent"}
     arrivals = receiver.snapshot()
     assert sorted({a.payload["recipient"] for a in arrivals}) == owners  # nothing lost
     per_recipient = defaultdict(set)
@@ -577,7 +568,7 @@ def test_kill_9_during_delivery_then_restart_loses_nothing(
         per_recipient[arrival.payload["recipient"]].add(arrival.key)
     assert all(len(k) == 1 for k in per_recipient.values()), "a repeat had a new key"
     keys = Counter(a.key for a in arrivals)
-    assert set(keys) == {r["message_key"] for r in rows}
+    assert set(keys) == {r.message_key for r in rows}
     # the message in flight when the daemon died went again (at least once), with its key
     assert {k: n for k, n in keys.items() if n > 1} == {in_flight: 2}
 
@@ -609,11 +600,11 @@ def test_sigterm_with_a_send_in_flight_exits_cleanly_and_loses_nothing(
         in_flight = receiver.snapshot()[0].key
         assert len(receiver.snapshot()) == 1, "a new send started after SIGTERM"
         rows = notification_rows(db_url)
-        assert [r["message_key"] for r in rows if r["status"] == "sent"] == [in_flight]
-        rest = [r for r in rows if r["status"] != "sent"]
+        assert [r.message_key for r in rows if r.status == "sent"] == [in_flight]
+        rest = [r for r in rows if r.status != "sent"]
         assert len(rest) == len(owners) - 1
         for row in rest:  # given back, not left to a 5-minute lease
-            assert (row["status"], row["claimed_by"], row["lease_until"]) == (
+            assert (row.status, row.claimed_by, row.lease_until) == (
                 "pending",
                 None,
                 None,
@@ -623,7 +614,7 @@ def test_sigterm_with_a_send_in_flight_exits_cleanly_and_loses_nothing(
         assert second.wait(30) == 0, group.logs()
 
     rows = notification_rows(db_url)
-    assert {r["status"] for r in rows} == {"sent"}
+    assert {r.status for r in rows} == {"sent"}
     keys = Counter(a.key for a in receiver.snapshot())
     assert len(keys) == len(owners)
     assert set(keys.values()) == {1}
@@ -671,20 +662,20 @@ def test_a_503_receiver_is_retried_a_bounded_number_of_times_then_dead_lettered(
                     clock.advance(seconds=1)
                     reports.append(daemon.deliver_once())
                 rows = notification_rows(db_url)
-                webhook = [r for r in rows if r["channel"] == "webhook"]
-                console = [r for r in rows if r["channel"] == "console"]
+                webhook = [r for r in rows if r.channel == "webhook"]
+                console = [r for r in rows if r.channel == "console"]
                 assert sum(r.dead for r in reports) == 3
                 assert sum(r.claimed for r in reports[3:]) == 0, "attempts were not bounded"
                 for row in webhook:
-                    assert (row["status"], row["attempts"]) == ("dead", 3)
-                    assert "503" in row["last_error"]
+                    assert (row.status, row.attempts) == ("dead", 3)
+                    assert "503" in row.last_error
                     for secret in (receiver.url, "127.0.0.1", "s3cret"):
-                        assert secret not in row["last_error"]
-                assert {(r["status"], r["attempts"]) for r in console} == {("sent", 0)}
+                        assert secret not in row.last_error
+                assert {(r.status, r.attempts) for r in console} == {("sent", 0)}
                 keys = Counter(receiver.keys())
                 assert len(keys) == 3
                 assert set(keys.values()) == {3}  # every attempt at a message: the same key
-                assert set(keys) == {r["message_key"] for r in webhook}
+                assert set(keys) == {r.message_key for r in webhook}
 
                 status = cli("--db", db_url, "daemon", "status", "--json")
                 assert status["counts"] == {"dead": 3, "sent": 3}
@@ -692,8 +683,8 @@ def test_a_503_receiver_is_retried_a_bounded_number_of_times_then_dead_lettered(
                 dead = cli("--db", db_url, "outbox", "list", "--status", "dead", "--json")
                 assert sorted(r["recipient"] for r in dead) == ["owner0", "owner1", "owner2"]
                 assert cli("--db", db_url, "outbox", "retry", "--json") == {"requeued": 3}
-                requeued = [r for r in notification_rows(db_url) if r["channel"] == "webhook"]
-                assert {(r["status"], r["attempts"]) for r in requeued} == {("pending", 0)}
+                requeued = [r for r in notification_rows(db_url) if r.channel == "webhook"]
+                assert {(r.status, r.attempts) for r in requeued} == {("pending", 0)}
 
                 receiver.answer(200)
                 clock.set(datetime.now(UTC) + timedelta(seconds=1))
@@ -706,7 +697,7 @@ def test_a_503_receiver_is_retried_a_bounded_number_of_times_then_dead_lettered(
         finally:
             engine.close()
     rows = notification_rows(db_url)
-    assert {r["status"] for r in rows} == {"sent"}
+    assert {r.status for r in rows} == {"sent"}
     keys = Counter(receiver.keys())
     assert set(keys.values()) == {4}, "a retried dead letter must keep its idempotency key"
     captured = capsys.readouterr()
@@ -830,16 +821,15 @@ def test_a_persons_digest_is_not_split_across_claim_batches(db_url: str) -> None
 # the command line's view of the configuration -------------------------------------------------
 
 
-def enqueue_one(url: str) -> None:
-    store = Store(url)
-    try:
-        with store.write() as tx:
-            now = datetime.now(UTC)
-            row = {"key": "test:1", "kind": "reminder", "recipient": "olivia"}
-            row |= {"channel": "console", "subject": "s", "body": "b"}
-            assert outbox.enqueue(tx, [{**row, "not_before": now, "created_at": now}]) == 1
-    finally:
-        store.dispose()
+def enqueue_one(url: str) -> str:
+    """One pending notification in the outbox (an owner's overdue review); returns its key."""
+    clock = ManualClock(datetime.now(UTC) - timedelta(days=40))
+    with Engine(url, clock=clock) as engine:
+        engine.create_project("A", actor="olivia", owner="olivia")
+        clock.advance(days=40)
+        assert engine.sweep_notifications(ReminderPolicy(), daemon="test") == (1, 0)
+        [queued] = engine.outbox()
+    return queued.key
 
 
 # Regression: (qiflow/cli/daemon.py list_, retry, purge) once got this wrong:
@@ -851,10 +841,10 @@ def enqueue_one(url: str) -> None:
 def test_outbox_commands_use_the_database_of_the_configuration_file(
     db_url: str, tmp_path: Path, isolated_cli: None
 ) -> None:
-    enqueue_one(db_url)
+    key = enqueue_one(db_url)
     (tmp_path / "qiflow.toml").write_text(f'database_url = "{db_url}"\n', encoding="utf-8")
     assert cli("daemon", "status", "--json")["counts"] == {"pending": 1}  # reads the file
-    assert [r["key"] for r in cli("outbox", "list", "--json")] == ["test:1"]
+    assert [r["key"] for r in cli("outbox", "list", "--json")] == [key]
 
 
 # Regression: (qiflow/cli/daemon.py status) once got this wrong:

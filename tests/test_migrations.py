@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from qiflow.db import downgrade, head_revision, upgrade
-from qiflow.schema import metadata
-from qiflow.store import Store, normalise_url
+from qiflow.store import Store, create_sql_engine, normalise_url
+from qiflow.store.migrate import downgrade, head_revision, upgrade
+from qiflow.store.tables import metadata
 
 
 def test_migrated_schema_matches_models(db_url: str) -> None:
@@ -30,13 +30,13 @@ def test_database_is_at_head(db_url: str) -> None:
 
 
 def test_sqlite_connections_use_wal_and_foreign_keys(sqlite_url: str) -> None:
-    store = Store(sqlite_url)
+    engine = create_sql_engine(sqlite_url)  # how the store opens every connection
     try:
-        with store.read() as tx:
-            assert tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert tx.conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
-        store.dispose()
+        engine.dispose()
 
 
 def test_downgrade_to_base_and_upgrade_again(db_url: str) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from qiflow import Engine, GuardFailed, ManualClock
+from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.plugins import DEFAULT_PLUGINS, get_plugin_manager
 from qiflow.workflow import load_file
-from qiflow.workflow.catalog import vocabulary
 from tests.helpers import OWNER, SPONSOR
 
 PLUGIN = """

@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 
-from qiflow import ConfigError, Engine, ManualClock, Person, hookimpl
-from qiflow.civil_time import parse_window
+from qiflow import ConfigError, DeliveryError, Engine, ManualClock, Notification, Person, hookimpl
 from qiflow.config import DaemonSettings, Settings
 from qiflow.daemon import Daemon
-from qiflow.delivery import DeliverySettings
-from qiflow.notifications import DeliveryError, Notification
-from qiflow.outbox import rows
-from qiflow.reminders import ReminderPolicy
+from qiflow.notify.civil_time import parse_window
+from qiflow.notify.delivery import DeliverySettings
+from qiflow.notify.reminders import ReminderPolicy
 from tests.helpers import LOW_RISK, OWNER, SPONSOR, new_project
 
 MONDAY_NOON = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)  # GMT, a working day
@@ -29,8 +27,11 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[Notification] = []
         self.failures: list[DeliveryError] = []
+        self.crash = False
 
     def send(self, notification: Notification) -> None:
+        if self.crash:
+            raise SystemExit("killed")
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(notification)
@@ -74,10 +75,9 @@ def setup(db_url: str) -> Iterator[tuple[Engine, ManualClock, Recorder]]:
 
 
 def keys(engine: Engine) -> list[str]:
-    with engine.store.read() as tx:
-        # keys end with ":<stage>:<recipient>:<channel>"
-        found = rows(tx, limit=1000)
-        return sorted(r["key"].split(":")[-3] + ":" + r["recipient"] for r in found)
+    # keys end with ":<stage>:<recipient>:<channel>"
+    found = engine.outbox(limit=1000)
+    return sorted(r.key.split(":")[-3] + ":" + r.recipient for r in found)
 
 
 def test_reminders_and_escalations_are_enqueued_once_each(
@@ -140,13 +140,9 @@ def test_failures_back_off_then_dead_letter_and_can_be_retried(
     assert worker.deliver_once().retried == 1
     clock.advance(hours=2)
     assert worker.deliver_once().dead == 1
-    with engine.store.read() as tx:
-        [row] = rows(tx, status="dead")
-    assert (row["attempts"], row["last_error"]) == (3, "still busy")
-    from qiflow.outbox import retry
-
-    with engine.store.write() as tx:
-        assert retry(tx, None, clock.now()) == 1
+    [row] = engine.outbox(status="dead")
+    assert (row.attempts, row.last_error) == (3, "still busy")
+    assert engine.retry_notifications() == 1
     assert worker.deliver_once().sent == 1
     assert len(recorder.sent) == 1
 
@@ -171,13 +167,11 @@ def test_a_lease_that_runs_out_is_taken_by_another_daemon(
     clock.advance(days=31)
     first = Daemon(engine, settings(digest=False), name="crashed")
     first.sweep_once()
-    from qiflow.outbox import claim
-
-    with engine.store.write() as tx:  # claimed, then the daemon "dies"
-        assert (
-            len(claim(tx, now=clock.now(), daemon="crashed", lease=timedelta(minutes=5), limit=10))
-            == 1
-        )
+    recorder.crash = True  # the daemon dies while sending, before it records anything
+    with pytest.raises(SystemExit):
+        first.deliver_once()
+    recorder.crash = False
+    assert [r.status for r in engine.outbox()] == ["sending"]
     second = Daemon(engine, settings(digest=False), name="d2")
     assert second.deliver_once().claimed == 0  # the lease still holds
     clock.advance(minutes=6)
@@ -220,8 +214,7 @@ def test_a_retried_message_keeps_its_key_when_more_items_fall_due(
     clock.set(datetime(2027, 4, 1, 8, 0, tzinfo=UTC))  # 09:00 BST
     recorder.failures = [DeliveryError("timed out after the receiver took it", retry_after=86_400)]
     assert worker.deliver_once().retried == 1
-    with engine.store.read() as tx:
-        [tried] = [r["message_key"] for r in rows(tx)]
+    [tried] = [r.message_key for r in engine.outbox()]
     clock.set(datetime(2027, 4, 1, 8, 30, tzinfo=UTC))
     assert worker.sweep_once() == 1  # B: tomorrow's digest, when A is retried too
     clock.set(datetime(2027, 4, 2, 8, 0, tzinfo=UTC))
@@ -283,8 +276,7 @@ def test_a_persons_own_channels_override_the_routing(
     clock.advance(days=38)  # the owner is reminded and the sponsor escalated to
     worker = Daemon(engine, settings(), name="d1")
     worker.sweep_once()
-    with engine.store.read() as tx:
-        chosen = sorted((r["recipient"], r["channel"]) for r in rows(tx))
+    chosen = sorted((r.recipient, r.channel) for r in engine.outbox())
     # Olivia chose the console; Sam chose a channel that is not installed, so the routing
     assert chosen == [(OWNER, "console"), (SPONSOR, "record")]
 
@@ -306,8 +298,7 @@ def test_one_kind_of_event_can_be_routed_on_its_own(
         },
     )
     Daemon(engine, Settings(policy=policy), name="d1").sweep_once()
-    with engine.store.read() as tx:
-        routed = sorted((r["recipient"], r["channel"], r["subject"]) for r in rows(tx))
+    routed = sorted((r.recipient, r.channel, r.subject) for r in engine.outbox())
     assert [(who, channel) for who, channel, _ in routed] == [
         (OWNER, "record"),
         (SPONSOR, "console"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from qiflow import Engine, InvalidTransition
+from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.plugins import get_plugin_manager
-from qiflow.workflow.catalog import default_workflows_dir, vocabulary
+from qiflow.workflow.catalog import default_workflows_dir
 from qiflow.workflow.loader import load_file
 from tests.helpers import OWNER, drive_to
 

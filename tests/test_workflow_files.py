@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from qiflow.cli import main
 from qiflow.durations import Duration, parse_duration
+from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.plugins import get_plugin_manager
 from qiflow.workflow import PREVIOUS, Problem, Vocabulary, load_directory, load_file
 from qiflow.workflow import parse_workflow as _parse_workflow
-from qiflow.workflow.catalog import default_workflows_dir, vocabulary
+from qiflow.workflow.catalog import default_workflows_dir
 
 CORPUS = Path(__file__).parent / "workflow_corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.toml"))

@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from qiflow.notifications import Channel, Notification
+from qiflow.notify.channels import Channel, Notification
 from qiflow.plugins import hookimpl
 
 log = structlog.get_logger("qiflow.notify")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.plugins import hookimpl
-from qiflow.requirements import GuardContext, Requirement
 from qiflow.snapshots import Project
 
 ROLES = (

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from qiflow.durations import parse_duration
-from qiflow.escalation import FULL_QEIA_ROLES
 from qiflow.exceptions import ValidationError
-from qiflow.gates import Approval, BaseGate, GateType, Signoff
+from qiflow.governance.escalation import FULL_QEIA_ROLES
+from qiflow.governance.gates import Approval, BaseGate, GateType
+from qiflow.lifecycle.requirements import GuardContext
 from qiflow.plugins import hookimpl
-from qiflow.requirements import GuardContext
+from qiflow.snapshots import Signoff
 
 DOMAINS = (
     "patient_safety",

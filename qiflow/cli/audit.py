@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from qiflow.cli import Context, pass_context
+from qiflow.cli.context import Context, pass_context
 from qiflow.cli.output import emit_json, json_option
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
-from qiflow import outbox
-from qiflow.cli import Context
+from qiflow.cli.context import Context
 from qiflow.cli.output import emit_json, json_option, table, when
 from qiflow.config import Settings, load_settings
-from qiflow.daemon import Daemon, DatabaseClock
-from qiflow.engine import Engine
+from qiflow.daemon import Daemon
+from qiflow.engine import DatabaseClock, Engine
 from qiflow.logs import configure_logging
 from qiflow.plugins import get_plugin_manager
-from qiflow.store import Store
+from qiflow.snapshots import NOTIFICATION_STATUSES
+
+PENDING, SENDING, SENT, DEAD = NOTIFICATION_STATUSES
 
 config_option = click.option(
     "--config",
@@ -35,30 +36,22 @@ def _database_url(ctx: click.Context, state: Context, settings: Settings) -> str
     return settings.database_url
 
 
-def _engine(ctx: click.Context, state: Context, settings: Settings) -> Engine:
+def _engine(
+    ctx: click.Context, state: Context, settings: Settings, *, database_clock: bool = False
+) -> Engine:
     url = _database_url(ctx, state, settings)
-    clock = DatabaseClock(Store(url))
+    clock = DatabaseClock(url) if database_clock else None
     pm = get_plugin_manager(allow=settings.plugins_allow)
     return Engine(
         url, clock=clock, plugins=pm, workflows_dir=state.workflows_dir or settings.workflows_dir
     )
 
 
-def _configured_store(ctx: click.Context, config_path: Path | None) -> Store:
-    """The store of --db, or of the configuration file, without reading channel secrets."""
+def _configured_engine(ctx: click.Context, config_path: Path | None) -> Engine:
+    """The engine of --db, or of the configuration file, without reading channel secrets."""
     state = ctx.find_object(Context)
     assert state is not None
-    return _store(_database_url(ctx, state, load_settings(config_path, channels=False)))
-
-
-def _store(url: str) -> Store:
-    store = Store(url)
-    try:
-        store.ensure_schema()
-    except BaseException:
-        store.dispose()
-        raise
-    return store
+    return _engine(ctx, state, load_settings(config_path, channels=False))
 
 
 @click.group(invoke_without_command=True)
@@ -80,7 +73,7 @@ def daemon(ctx: click.Context, config_path: Path | None, once: bool, name: str |
     if root.get_parameter_source("log_level") is ParameterSource.DEFAULT:
         configure_logging(json=True if root.params.get("log_json") else None, level="info")
     settings = load_settings(config_path, check_permissions=True)
-    with _engine(ctx, state, settings) as engine:
+    with _engine(ctx, state, settings, database_clock=True) as engine:
         worker = Daemon(engine, settings, name=name)
         if once:
             enqueued, report = worker.once()
@@ -107,28 +100,21 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     """Last sweep and delivery of each daemon, queue depth, oldest pending, dead letters."""
     state = ctx.find_object(Context)
     assert state is not None
-    store = _configured_store(ctx, config_path)
-    try:
-        with store.read() as tx:
-            found = outbox.stats(tx)
-    finally:
-        store.dispose()
+    with _configured_engine(ctx, config_path) as engine:
+        found = engine.outbox_status()
     if as_json:
         emit_json(found)
         return
-    counts = found["counts"]
+    counts = found.counts
     click.echo(
         f"queue: {counts.get('pending', 0)} pending, {counts.get('sending', 0)} being "
         f"sent, {counts.get('sent', 0)} sent, {counts.get('dead', 0)} dead letters"
     )
-    click.echo(f"oldest pending due: {when(found['oldest_pending'])}")
-    if found["daemons"]:
+    click.echo(f"oldest pending due: {when(found.oldest_pending)}")
+    if found.daemons:
         table(
             ["daemon", "last sweep", "last delivery"],
-            [
-                (d["name"], when(d["last_sweep_at"]), when(d["last_delivery_at"]))
-                for d in found["daemons"]
-            ],
+            [(d.name, when(d.last_sweep_at), when(d.last_delivery_at)) for d in found.daemons],
         )
     else:
         click.echo("no daemon has run against this database yet")
@@ -144,7 +130,7 @@ def outbox_group() -> None:
 @click.option(
     "--status",
     "status_name",
-    type=click.Choice([outbox.PENDING, outbox.SENDING, outbox.SENT, outbox.DEAD]),
+    type=click.Choice(list(NOTIFICATION_STATUSES)),
 )
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
@@ -153,12 +139,8 @@ def list_(
     ctx: click.Context, config_path: Path | None, status_name: str | None, limit: int, as_json: bool
 ) -> None:
     """List notifications, newest first."""
-    store = _configured_store(ctx, config_path)
-    try:
-        with store.read() as tx:
-            found = [dict(r) for r in outbox.rows(tx, status=status_name, limit=limit)]
-    finally:
-        store.dispose()
+    with _configured_engine(ctx, config_path) as engine:
+        found = engine.outbox(status=status_name, limit=limit)
     if as_json:
         emit_json(found)
         return
@@ -166,14 +148,14 @@ def list_(
         ["id", "status", "to", "channel", "tries", "due", "subject", "error"],
         [
             (
-                r["id"],
-                r["status"],
-                r["recipient"],
-                r["channel"],
-                r["attempts"],
-                when(r["not_before"]),
-                r["subject"][:40],
-                (r["last_error"] or "")[:40] or None,
+                r.id,
+                r.status,
+                r.recipient,
+                r.channel,
+                r.attempts,
+                when(r.not_before),
+                r.subject[:40],
+                (r.last_error or "")[:40] or None,
             )
             for r in found
         ],
@@ -189,12 +171,8 @@ def retry(
     ctx: click.Context, config_path: Path | None, ids: tuple[int, ...], as_json: bool
 ) -> None:
     """Put dead letters back in the queue (all, or the IDS given)."""
-    store = _configured_store(ctx, config_path)
-    try:
-        with store.write() as tx:
-            count = outbox.retry(tx, list(ids) or None, datetime.now(UTC))
-    finally:
-        store.dispose()
+    with _configured_engine(ctx, config_path) as engine:
+        count = engine.retry_notifications(list(ids) or None)
     if as_json:
         emit_json({"requeued": count})
     else:
@@ -206,8 +184,8 @@ def retry(
 @click.option(
     "--status",
     "status_name",
-    type=click.Choice([outbox.SENT, outbox.DEAD]),
-    default=outbox.SENT,
+    type=click.Choice([SENT, DEAD]),
+    default=SENT,
     show_default=True,
 )
 @click.option(
@@ -219,14 +197,8 @@ def purge(
     ctx: click.Context, config_path: Path | None, status_name: str, older_than: int, as_json: bool
 ) -> None:
     """Delete sent (or dead) notifications older than --older-than days."""
-    store = _configured_store(ctx, config_path)
-    try:
-        with store.write() as tx:
-            count = outbox.purge(
-                tx, status=status_name, before=datetime.now(UTC) - timedelta(days=older_than)
-            )
-    finally:
-        store.dispose()
+    with _configured_engine(ctx, config_path) as engine:
+        count = engine.purge_notifications(status_name, older_than=timedelta(days=older_than))
     if as_json:
         emit_json({"purged": count})
     else:

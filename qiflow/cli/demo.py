@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from qiflow.cli import Context, pass_context
+from qiflow.cli.context import Context, pass_context
 from qiflow.clock import SystemClock
 from qiflow.demo import demo_clock, load_portfolio, run_demo, summarise
 from qiflow.engine import Engine

@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from qiflow.cli import Context, actor_option, pass_context
+from qiflow.cli.context import Context, actor_option, pass_context
 from qiflow.cli.output import emit_json, json_option, table, when
 from qiflow.exceptions import ValidationError
-from qiflow.people import parse_people
+from qiflow.governance.people import parse_people
 
 
 def read_form(path: Path | None) -> dict[str, Any]:

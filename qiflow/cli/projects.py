@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from qiflow.cli import Context, actor_option, pass_context
+from qiflow.cli.context import Context, actor_option, pass_context
 from qiflow.cli.output import (
     emit_json,
     emit_project,

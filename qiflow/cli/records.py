@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from qiflow.cli import Context, actor_option, pass_context
+from qiflow.cli.context import Context, actor_option, pass_context
 from qiflow.cli.output import emit_json, emit_project, json_option, project_line, table, when
 from qiflow.snapshots import DIRECTIONS, MEASURE_KINDS
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from qiflow.cli import Context, pass_context
+from qiflow.cli.context import Context, pass_context
 from qiflow.cli.output import emit_json, json_option, table
+from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.plugins import get_plugin_manager
 from qiflow.workflow import Problem, Workflow, load_directory
-from qiflow.workflow.catalog import default_workflows_dir, vocabulary
+from qiflow.workflow.catalog import default_workflows_dir
 from qiflow.workflow.render import to_mermaid, to_text
 
 

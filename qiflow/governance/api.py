@@ -1,31 +1,27 @@
-"""The governance half of the engine's API: sign-offs, escalation and people.
+"""The governance commands of the engine: sign-offs, programme status and people.
 
-:class:`~qiflow.engine.Engine` inherits these methods; they are kept here so that
-each module holds one part of the domain.
+:class:`~qiflow.engine.Engine` delegates to :class:`GovernanceCommands`, which is
+given what it needs (the store, the runner, the lifecycle, the gate types, the clock).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pluggy
 import structlog
 
-from qiflow import changes
 from qiflow.clock import Clock
 from qiflow.exceptions import ValidationError
 from qiflow.fields import check_json
-from qiflow.gates import Signoff, awaiting, load_signoffs
-from qiflow.lifecycle import SYSTEM
-from qiflow.people import Person, unknown_deputies
-from qiflow.snapshots import Project
-from qiflow.workflow.catalog import vocabulary
-
-if TYPE_CHECKING:
-    from qiflow.commands import CommandRunner
-    from qiflow.lifecycle import Rules
-    from qiflow.store import Store
+from qiflow.governance import commands
+from qiflow.governance.gates import GateType, awaiting
+from qiflow.governance.people import unknown_deputies
+from qiflow.lifecycle.roles import SYSTEM
+from qiflow.lifecycle.runner import Request, Runner
+from qiflow.lifecycle.steps import Lifecycle
+from qiflow.snapshots import Person, Project, Signoff
+from qiflow.store import Store
 
 log = structlog.get_logger("qiflow")
 
@@ -33,128 +29,83 @@ log = structlog.get_logger("qiflow")
 class GovernanceCommands:
     """Sign-off gates, escalation to programme status, and the staff directory."""
 
-    clock: Clock
-    pm: pluggy.PluginManager
-    _store: Store
-    _rules: Rules
-    _runner: CommandRunner
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        lifecycle: Lifecycle,
+        gate_types: Mapping[str, GateType],
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._lifecycle = lifecycle
+        self._gate_types = gate_types
+        self._clock = clock
 
     def request_signoff(
-        self,
-        project: str,
-        gate: str,
-        form: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
+        self, project: str, gate: str, form: Mapping[str, Any], request: Request
     ) -> Project:
-        """Submit ``form`` for ``gate`` (a new round; a pending one is superseded)."""
-        form = dict(form or {})
+        form = dict(form)
         check_json(form, "the form")
-        return self._runner.run(
-            project,
-            f"signoff.request:{gate}",
-            changes.request_signoff(self._rules, gate, form, actor),
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
+        change = commands.request_signoff(
+            self._lifecycle, self._gate_types, gate, form, request.actor
         )
+        return self._runner.run(project, f"signoff.request:{gate}", change, request)
 
     def decide_signoff(
         self,
         project: str,
         gate: str,
+        request: Request,
         *,
-        actor: str,
         approve: bool,
-        role: str | None = None,
-        on_behalf_of: str | None = None,
-        comment: str | None = None,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
+        role: str | None,
+        on_behalf_of: str | None,
+        comment: str | None,
     ) -> Project:
-        """Approve or reject the pending sign-off of ``gate`` as ``actor``.
-
-        ``role`` picks which awaited role the decision fills (default: the first the
-        actor holds). A deputy decides ``on_behalf_of`` the person they stand in for.
-        A refused decision raises :class:`PermissionDenied` and is recorded in the audit
-        trail as ``signoff.refused``.
-        """
         if not approve and not (comment and comment.strip()):
             raise ValidationError("a rejection needs a comment saying what to change")
-        change = changes.decide_signoff(
-            self._rules,
+        change = commands.decide_signoff(
+            self._lifecycle,
+            self._gate_types,
             gate,
-            actor=actor,
+            actor=request.actor,
             approve=approve,
             role=role,
             on_behalf_of=on_behalf_of,
             comment=comment,
         )
-        return self._runner.run(
-            project,
-            f"signoff.decide:{gate}",
-            change,
-            actor=actor,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-        )
+        return self._runner.run(project, f"signoff.decide:{gate}", change, request)
 
     def expire_signoffs(self, *, actor: str = SYSTEM) -> list[Project]:
-        """Mark every passed sign-off whose approval has run out as expired (``gate.expired``)."""
         with self._store.read() as tx:
-            due = tx.expired_signoffs(self.clock.now())
+            due = tx.signoffs.expired(self._clock.now())
         return [
             self._runner.run(
                 project_id,
                 f"signoff.expire:{gate}",
-                changes.expire_signoff(gate, signoff_id),
-                actor=actor,
-                expected_version=None,
-                idempotency_key=None,
+                commands.expire_signoff(gate, signoff_id),
+                Request(actor),
             )
             for project_id, gate, signoff_id in due
         ]
 
-    def escalate(self, project: str, *, actor: str) -> Project:
-        """Nominate a project for programme status (transformation team only).
+    def escalate(self, project: str, request: Request) -> Project:
+        change = commands.escalate(self._lifecycle, request.actor)
+        return self._runner.run(project, "escalate", change, request)
 
-        A candidate is granted programme status as soon as every condition holds;
-        escalating a candidate that still lacks one raises :class:`GuardFailed` listing them.
-        """
-        return self._runner.run(
-            project,
-            "escalate",
-            changes.escalate(self._rules, actor),
-            actor=actor,
-            expected_version=None,
-            idempotency_key=None,
-        )
-
-    def deescalate(self, project: str, *, actor: str, reason: str) -> Project:
-        """Remove candidate or programme status, with a reason (transformation team only)."""
+    def deescalate(self, project: str, request: Request, reason: str) -> Project:
         if not reason or not reason.strip():
             raise ValidationError("de-escalation needs a reason")
-        return self._runner.run(
-            project,
-            "deescalate",
-            changes.deescalate(self._rules, actor, reason.strip()),
-            actor=actor,
-            expected_version=None,
-            idempotency_key=None,
-        )
+        change = commands.deescalate(self._lifecycle, request.actor, reason.strip())
+        return self._runner.run(project, "deescalate", change, request)
 
     def import_people(
-        self, people: Sequence[Person], *, actor: str, replace: bool = False
+        self, people: Sequence[Person], *, actor: str, replace: bool
     ) -> tuple[int, int, int]:
-        """Load people into the built-in directory, all or nothing.
-
-        With ``replace``, people not in ``people`` are deactivated (never deleted: the
-        audit trail refers to them). Returns (added, updated, deactivated).
-        """
         with self._store.read() as tx:
-            known = [row["id"] for row in tx.people()]
+            known = [person.id for person in tx.people.all()]
         problems = unknown_deputies(people, known)
         if problems:
             raise ValidationError("; ".join(problems))
@@ -172,7 +123,7 @@ class GovernanceCommands:
             for p in people
         ]
         with self._store.write() as tx:
-            counts = tx.save_people(rows, replace=replace, at=self.clock.now())
+            counts = tx.people.save(rows, replace=replace, at=self._clock.now())
         log.info(
             "people imported",
             actor=actor,
@@ -184,26 +135,19 @@ class GovernanceCommands:
 
     def people(self, *, role: str | None = None) -> list[Person]:
         with self._store.read() as tx:
-            return [Person.from_row(row) for row in tx.people(role=role)]
+            return tx.people.all(role=role)
 
     def person(self, person_id: str) -> Person | None:
-        """A person from the staff directory (a plugin's, if installed, else qiflow's)."""
         with self._store.read() as tx:
-            return self._rules.directory(tx).person(person_id)
-
-    def known_roles(self) -> list[str]:
-        """Every role name plugins declare (for checking a people file)."""
-        return sorted(vocabulary(self.pm).roles)
+            return self._lifecycle.directory(tx).person(person_id)
 
     def signoffs(self, project: str, gate: str | None = None) -> list[Signoff]:
-        """Every sign-off round of the project (of one gate, if given), oldest first."""
         with self._store.read() as tx:
-            return load_signoffs(tx, self._runner.row(tx, project)["id"], gate)
+            return tx.signoffs.of_project(self._runner.row(tx, project)["id"], gate)
 
     def gate_status(self, project: str) -> dict[str, list[str]]:
-        """For each gate the project's workflow names: what it awaits (empty: passed)."""
         with self._store.read() as tx:
             snapshot = Project.from_row(self._runner.row(tx, project))
-            ctx = self._rules.context(snapshot, tx, None, self.clock.now())
+            ctx = self._lifecycle.context(snapshot, tx, None, self._clock.now())
             names = sorted({g for t in ctx.workflow.transitions for g in t.gates})
-            return {name: awaiting(self._rules.gates[name], ctx) for name in names}
+            return {name: awaiting(self._gate_types[name], ctx) for name in names}

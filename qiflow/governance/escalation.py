@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from qiflow.snapshots import SCALES, Project
-
-if TYPE_CHECKING:
-    from qiflow.gates import Signoff
-    from qiflow.lifecycle import Rules, Work
-    from qiflow.store import Tx
+from qiflow.governance.gates import current, passed
+from qiflow.hookmarkers import hookimpl
+from qiflow.lifecycle.draft import Draft
+from qiflow.lifecycle.steps import Lifecycle
+from qiflow.snapshots import SCALES, Project, Signoff
+from qiflow.store import Tx
+from qiflow.workflow.loader import TableCheck
 
 CONFIG_KEYS = {"financial_threshold", "scales", "qeia_extreme", "qeia_gate"}
 NOMINATED = "nominated"
@@ -38,6 +39,12 @@ INPUTS = frozenset(
     }
 )
 FULL_QEIA_ROLES = ("medical_director", "director_of_nursing")
+
+
+@hookimpl
+def qiflow_workflow_tables() -> Mapping[str, TableCheck]:
+    """The ``[escalation]`` table of a workflow file is read, and checked, here."""
+    return {"escalation": check_escalation_config}
 
 
 def check_escalation_config(config: Mapping[str, Any]) -> list[str]:
@@ -92,25 +99,21 @@ def missing_for_programme(project: Project, full_qeia: bool) -> list[str]:
 
 def full_qeia(signoff: Signoff | None, now: datetime) -> bool:
     """A valid stage 2 QEIA approved by both the MD and the DoN."""
-    from qiflow.gates import passed
-
     if not passed(signoff, now) or signoff is None or signoff.stage != "QEIA stage 2":
         return False
     approved = {d.role for d in signoff.decisions if d.decision == "approve"}
     return set(FULL_QEIA_ROLES) <= approved
 
 
-def latest_qeia(rules: Rules, project: Project, tx: Tx) -> Signoff | None:
+def latest_qeia(lifecycle: Lifecycle, project: Project, tx: Tx) -> Signoff | None:
     """The project's current round of the QEIA gate its workflow's escalation reads."""
-    from qiflow.gates import current, load_signoffs
-
-    gate = rules.workflow(project).escalation.get("qeia_gate", "qeia")
-    return current(load_signoffs(tx, project.id, gate))
+    gate = lifecycle.workflow(project).escalation.get("qeia_gate", "qeia")
+    return current(tx.signoffs.of_project(project.id, gate))
 
 
-def rules_met(rules: Rules, project: Project, qeia: Signoff | None) -> dict[str, str]:
+def rules_met(lifecycle: Lifecycle, project: Project, qeia: Signoff | None) -> dict[str, str]:
     """The escalation rules of the project's workflow that it meets now."""
-    workflow = rules.workflow(project)
+    workflow = lifecycle.workflow(project)
     config = workflow.escalation
     gate = config.get("qeia_gate", "qeia")
     top = qeia.summary.get("max_score") if qeia is not None else None
@@ -118,20 +121,20 @@ def rules_met(rules: Rules, project: Project, qeia: Signoff | None) -> dict[str,
     return rule_reasons(project, config, top, extreme)
 
 
-def evaluate(rules: Rules, work: Work, tx: Tx) -> None:
+def evaluate(lifecycle: Lifecycle, draft: Draft, tx: Tx) -> None:
     """Make the project a candidate if a rule applies, and grant programme status when due."""
-    if not any(event.type in INPUTS for event in work.events):
+    if not any(event.type in INPUTS for event in draft.events):
         return  # nothing the rules read has changed
-    project = work.project
-    if not rules.workflow(project).escalation and project.programme_status == "none":
+    project = draft.project
+    if not lifecycle.workflow(project).escalation and project.programme_status == "none":
         return
-    latest = latest_qeia(rules, project, tx)
-    reasons = rules_met(rules, project, latest)
-    dismissed = set(project_dismissed(work))
+    latest = latest_qeia(lifecycle, project, tx)
+    reasons = rules_met(lifecycle, project, latest)
+    dismissed = set(project_dismissed(draft))
     fresh = {key: text for key, text in reasons.items() if key not in dismissed}
     if project.programme_status == "none" and fresh:
-        work.set(programme_status="candidate")
-        work.emit(
+        draft.set(programme_status="candidate")
+        draft.emit(
             "programme.candidate",
             {
                 "status": "candidate",
@@ -139,20 +142,20 @@ def evaluate(rules: Rules, work: Work, tx: Tx) -> None:
                 "reasons": [fresh[k] for k in sorted(fresh)],
             },
         )
-    grant_if_due(work, latest)
+    grant_if_due(draft, latest)
 
 
-def grant_if_due(work: Work, qeia: Signoff | None) -> list[str]:
+def grant_if_due(draft: Draft, qeia: Signoff | None) -> list[str]:
     """Grant programme status to a candidate that meets every condition; else what is missing."""
-    project = work.project
+    project = draft.project
     if project.programme_status != "candidate":
         return []
-    missing = missing_for_programme(project, full_qeia(qeia, work.now))
+    missing = missing_for_programme(project, full_qeia(qeia, draft.now))
     if not missing:
-        work.set(programme_status="programme")
-        work.emit("programme.granted", {"status": "programme"})
+        draft.set(programme_status="programme")
+        draft.emit("programme.granted", {"status": "programme"})
     return missing
 
 
-def project_dismissed(work: Work) -> list[str]:
-    return list(work.values.get("escalation_dismissed") or [])
+def project_dismissed(draft: Draft) -> list[str]:
+    return list(draft.values.get("escalation_dismissed") or [])

@@ -10,18 +10,27 @@ awaiting.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
+import pluggy
+
 from qiflow.audit import dumps
-from qiflow.clock import ensure_utc
 from qiflow.durations import Duration, parse_duration
 from qiflow.exceptions import PermissionDenied, ValidationError
-from qiflow.requirements import GuardContext
-from qiflow.snapshots import Row
+from qiflow.lifecycle.requirements import GuardContext
+from qiflow.lifecycle.steps import GateCheck
+from qiflow.snapshots import (
+    PASSED,
+    PENDING,
+    REJECTED,
+    SUPERSEDED,
+    Signoff,
+)
+from qiflow.store import Tx
 
 #: Who may open a sign-off round: anyone with a part in the project.
 REQUESTER_ROLES = (
@@ -31,14 +40,6 @@ REQUESTER_ROLES = (
     "lead_executive_sponsor",
     "qi_sponsor",
     "transformation_team",
-)
-
-PENDING, PASSED, REJECTED, EXPIRED, SUPERSEDED = (
-    "pending",
-    "passed",
-    "rejected",
-    "expired",
-    "superseded",
 )
 
 
@@ -94,91 +95,17 @@ class BaseGate:
         return None
 
 
-@dataclass(frozen=True)
-class Decision:
-    role: str
-    approver: str
-    delegated_by: str | None
-    decision: str
-    comment: str | None
-    decided_at: datetime
+def registered_gates(pm: pluggy.PluginManager) -> dict[str, GateType]:
+    """The gate types plugins registered (QEIA among them), by name."""
+    found: dict[str, GateType] = {}
+    for provided in pm.hook.qiflow_gates():
+        found.update(provided)
+    return found
 
 
-@dataclass(frozen=True)
-class Signoff:
-    """One round of a gate on a project."""
-
-    id: int
-    project_id: str
-    gate: str
-    round: int
-    stage: str
-    status: str
-    form: Mapping[str, Any]
-    summary: Mapping[str, Any]
-    roles: tuple[str, ...]
-    mode: str
-    valid_for: str | None
-    requested_by: str
-    requested_at: datetime
-    requested_version: int
-    decided_at: datetime | None
-    valid_until: datetime | None
-    reason: str | None
-    decisions: tuple[Decision, ...] = ()
-
-    @property
-    def awaiting(self) -> tuple[str, ...]:
-        """The roles still to approve (for "any", every role until one has)."""
-        approved = {d.role for d in self.decisions if d.decision == "approve"}
-        if self.mode == "any":
-            return () if approved else self.roles
-        return tuple(r for r in self.roles if r not in approved)
-
-    def expired(self, now: datetime) -> bool:
-        return self.status == EXPIRED or (
-            self.status == PASSED and self.valid_until is not None and self.valid_until <= now
-        )
-
-
-def load_signoffs(tx: Any, project_id: str, gate: str | None = None) -> list[Signoff]:
-    rows = tx.signoffs(project_id, gate)
-    decisions: dict[int, list[Decision]] = {}
-    for d in tx.decisions([r["id"] for r in rows]):
-        decisions.setdefault(d["signoff_id"], []).append(
-            Decision(
-                role=d["role"],
-                approver=d["approver"],
-                delegated_by=d["delegated_by"],
-                decision=d["decision"],
-                comment=d["comment"],
-                decided_at=ensure_utc(d["decided_at"]),
-            )
-        )
-    return [_signoff(r, tuple(decisions.get(r["id"], ()))) for r in rows]
-
-
-def _signoff(row: Row, decisions: tuple[Decision, ...]) -> Signoff:
-    return Signoff(
-        id=row["id"],
-        project_id=row["project_id"],
-        gate=row["gate"],
-        round=row["round"],
-        stage=row["stage"],
-        status=row["status"],
-        form=json.loads(row["form"]),
-        summary=json.loads(row["summary"]),
-        roles=tuple(row["roles"]),
-        mode=row["mode"],
-        valid_for=row["valid_for"],
-        requested_by=row["requested_by"],
-        requested_at=ensure_utc(row["requested_at"]),
-        requested_version=row["requested_version"],
-        decided_at=ensure_utc(row["decided_at"]) if row["decided_at"] else None,
-        valid_until=ensure_utc(row["valid_until"]) if row["valid_until"] else None,
-        reason=row["reason"],
-        decisions=decisions,
-    )
+def gate_checks(gate_types: Mapping[str, GateType]) -> dict[str, GateCheck]:
+    """For the lifecycle: what each gate still awaits before a trigger may fire."""
+    return {name: partial(awaiting, gate) for name, gate in gate_types.items()}
 
 
 def current(signoffs: Sequence[Signoff]) -> Signoff | None:
@@ -222,7 +149,7 @@ def passed(signoff: Signoff | None, now: datetime) -> bool:
 
 
 def request(
-    tx: Any,
+    tx: Tx,
     ctx: GuardContext,
     gate: GateType,
     form: Mapping[str, Any],
@@ -249,7 +176,7 @@ def request(
     rounds = ctx.signoffs(gate.name)
     latest = current(rounds)
     if latest is not None and latest.status == PENDING:
-        tx.update_signoff(latest.id, {"status": SUPERSEDED})
+        tx.signoffs.update(latest.id, {"status": SUPERSEDED})
     values = {
         "project_id": ctx.project.id,
         "gate": gate.name,
@@ -265,7 +192,7 @@ def request(
         "requested_at": ctx.now,
         "requested_version": version,
     }
-    tx.insert_signoff(values)
+    tx.signoffs.insert(values)
     return values, approval
 
 
@@ -278,7 +205,7 @@ class Verdict:
 
 
 def decide(
-    tx: Any,
+    tx: Tx,
     ctx: GuardContext,
     gate: GateType,
     *,
@@ -320,7 +247,7 @@ def decide(
         )
     chosen = reason
     # A deputy decides with the principal's role; both are recorded.
-    tx.insert_decision(
+    tx.signoffs.add_decision(
         {
             "signoff_id": latest.id,
             "role": chosen,
@@ -334,7 +261,7 @@ def decide(
     decided = {**base, "role": chosen, "approver": actor, "comment": comment}
     events: list[tuple[str, dict[str, Any]]] = [("signoff.decided", decided)]
     if not approve:
-        tx.update_signoff(
+        tx.signoffs.update(
             latest.id,
             {
                 "status": REJECTED,
@@ -358,7 +285,7 @@ def decide(
     remaining = [r for r in latest.awaiting if r != chosen] if latest.mode == "all" else []
     if not remaining:
         until = parse_duration(latest.valid_for).after(ctx.now) if latest.valid_for else None
-        tx.update_signoff(
+        tx.signoffs.update(
             latest.id, {"status": PASSED, "decided_at": ctx.now, "valid_until": until}
         )
         events.append(

@@ -12,45 +12,13 @@ import io
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from qiflow.exceptions import ValidationError
-from qiflow.snapshots import Row
+from qiflow.snapshots import Person
 
 PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
-
-
-@dataclass(frozen=True)
-class Person:
-    id: str
-    name: str
-    email: str | None = None
-    directorate: str | None = None
-    roles: tuple[str, ...] = ()
-    deputy_for: tuple[str, ...] = ()
-    channels: tuple[str, ...] = ()
-    active: bool = True
-
-    @classmethod
-    def from_row(cls, row: Row) -> Person:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            email=row["email"],
-            directorate=row["directorate"],
-            roles=tuple(row["roles"]),
-            deputy_for=tuple(row["deputy_for"]),
-            channels=tuple(row["channels"]),
-            active=bool(row["active"]),
-        )
-
-
-class Directory(Protocol):
-    """Looks people up by id (a trust's staff directory can implement this)."""
-
-    def person(self, person_id: str) -> Person | None: ...
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -156,14 +124,3 @@ def unknown_deputies(people: Sequence[Person], known_ids: Iterable[str]) -> list
         for other in p.deputy_for
         if other not in ids
     ]
-
-
-class DatabaseDirectory:
-    """The ``person`` table, read inside the command's transaction."""
-
-    def __init__(self, tx: Any) -> None:
-        self._tx = tx
-
-    def person(self, person_id: str) -> Person | None:
-        row = self._tx.person(person_id)
-        return None if row is None else Person.from_row(row)

@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from qiflow.snapshots import Measure, PdsaCycle, Project
-
-if TYPE_CHECKING:
-    from qiflow.gates import Signoff
-    from qiflow.people import Person
-    from qiflow.store import Tx
-    from qiflow.workflow import Workflow
+from qiflow.snapshots import Measure, PdsaCycle, Person, Project, Signoff
+from qiflow.store import Tx
+from qiflow.workflow import Workflow
 
 
 class GuardContext:
@@ -39,17 +35,14 @@ class GuardContext:
         self._person = person
 
     def measures(self) -> list[Measure]:
-        return [Measure.from_row(row) for row in self._tx.measures(self.project.id)]
+        return self._tx.records.measures(self.project.id)
 
     def cycle(self, number: int | None = None) -> PdsaCycle | None:
-        row = self._tx.cycle(self.project.id, number or self.project.current_cycle)
-        return None if row is None else PdsaCycle.from_row(row)
+        return self._tx.records.cycle(self.project.id, number or self.project.current_cycle)
 
     def signoffs(self, gate: str) -> list[Signoff]:
         """Every round of ``gate`` on this project, oldest first, with their decisions."""
-        from qiflow.gates import load_signoffs
-
-        return load_signoffs(self._tx, self.project.id, gate)
+        return self._tx.signoffs.of_project(self.project.id, gate)
 
     def gate_config(self, gate: str) -> Mapping[str, Any]:
         """The workflow file's ``[gates.<gate>]`` table (empty if it has none)."""

@@ -1,7 +1,8 @@
-"""How a command runs: one transaction, an optimistic version check, events, then plugins.
+"""The runner: how a command runs. One transaction, an optimistic version check, events,
+then plugins.
 
 A command is a ``Change``: a function that reads what it needs through the
-transaction and records field changes and events on a :class:`~qiflow.lifecycle.Work`.
+transaction and records field changes and events on a :class:`~qiflow.lifecycle.draft.Draft`.
 The runner locks the project row, checks the expected version and the
 idempotency key, applies the change and any automatic transitions, appends the
 events to the project's hash chain, and commits. Plugins hear about the events
@@ -13,39 +14,51 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pluggy
 import structlog
-from sqlalchemy.exc import IntegrityError
 
 from qiflow import audit
 from qiflow.clock import Clock
 from qiflow.exceptions import ConcurrencyConflict, UnknownProject, ValidationError
-from qiflow.lifecycle import Rules, Work
+from qiflow.lifecycle.draft import Draft
+from qiflow.lifecycle.steps import Lifecycle
 from qiflow.snapshots import EDITABLE_FIELDS, Project, to_jsonable
-from qiflow.store import Store, Tx
+from qiflow.store import IntegrityError, Store, Tx
 from qiflow.workflow import Workflow
 from qiflow.workflow.catalog import digest
 
 log = structlog.get_logger("qiflow")
 
 #: A command's effect on one project, applied inside its transaction.
-Change = Callable[[Work, Tx], None]
+Change = Callable[[Draft, Tx], None]
 
 
-class CommandRunner:
+@dataclass(frozen=True)
+class Request:
+    """Who asks for a command, the version they saw, and the key that makes a retry safe."""
+
+    actor: str
+    expected_version: int | None = None
+    idempotency_key: str | None = None
+
+
+class Runner:
     """Runs changes against projects, durably and exactly once per idempotency key."""
 
-    def __init__(self, store: Store, rules: Rules, pm: pluggy.PluginManager, clock: Clock) -> None:
-        self.store, self.rules, self.pm, self.clock = store, rules, pm, clock
+    def __init__(
+        self, store: Store, lifecycle: Lifecycle, pm: pluggy.PluginManager, clock: Clock
+    ) -> None:
+        self.store, self.lifecycle, self.pm, self.clock = store, lifecycle, pm, clock
 
     def row(self, tx: Tx, key: str, *, lock: bool = False) -> dict[str, Any]:
-        row = tx.project(key, lock=lock)
+        row = tx.projects.get(key, lock=lock)
         if row is None:
             raise UnknownProject(key)
-        return dict(row)
+        return row
 
     def create(
         self,
@@ -63,7 +76,7 @@ class CommandRunner:
                 if idempotency_key and (prior := self._prior(tx, idempotency_key, "", "create")):
                     return prior
                 store_definition(tx, definition, now)
-                number = tx.next_number("project")
+                number = tx.counters.next("project")
                 initial = definition.initial
                 review = initial.review.after(now) if initial.review else None
                 row: dict[str, Any] = {
@@ -90,7 +103,7 @@ class CommandRunner:
                     "secondary_outcomes": [],
                     **values,
                 }
-                tx.insert_project(row)
+                tx.projects.insert(row)
                 payload = {name: row[name] for name in EDITABLE_FIELDS}
                 payload.update(
                     ref=row["ref"],
@@ -99,12 +112,12 @@ class CommandRunner:
                     state=initial.name,
                     next_review_at=review.isoformat() if review else None,
                 )
-                work = Work(values=row, now=now, version=1)
-                work.emit("project.created", payload)
-                self.rules.settle(work, tx)
+                draft = Draft(values=row, now=now, version=1)
+                draft.emit("project.created", payload)
+                self.lifecycle.settle(draft, tx)
                 project = self._commit(
                     tx,
-                    work,
+                    draft,
                     expected=1,
                     version=1,
                     actor=actor,
@@ -113,7 +126,7 @@ class CommandRunner:
                 )
         except IntegrityError as exc:
             return self._after_integrity_error(exc, idempotency_key, "create")
-        self._after_commit(project, work, actor=actor, command="create")
+        self._after_commit(project, draft, actor=actor, command="create")
         return project
 
     def run(
@@ -121,13 +134,16 @@ class CommandRunner:
         key: str,
         command: str,
         change: Change,
+        request: Request,
         *,
-        actor: str,
-        expected_version: int | None,
-        idempotency_key: str | None,
         trigger: str | None = None,
     ) -> Project:
         """Apply ``change`` to project ``key`` in one transaction and return the result."""
+        actor, expected_version, idempotency_key = (
+            request.actor,
+            request.expected_version,
+            request.idempotency_key,
+        )
         _check_actor(actor)
         try:
             with self.store.write() as tx:
@@ -139,12 +155,12 @@ class CommandRunner:
                 if expected_version is not None and row["version"] != expected_version:
                     raise ConcurrencyConflict(row["ref"], expected_version, row["version"])
                 now = self.clock.now()
-                work = Work(values=row, now=now, version=row["version"] + 1)
-                change(work, tx)
-                self.rules.settle(work, tx)
+                draft = Draft(values=row, now=now, version=row["version"] + 1)
+                change(draft, tx)
+                self.lifecycle.settle(draft, tx)
                 project = self._commit(
                     tx,
-                    work,
+                    draft,
                     expected=row["version"],
                     version=row["version"] + 1,
                     actor=actor,
@@ -153,21 +169,21 @@ class CommandRunner:
                 )
         except IntegrityError as exc:
             return self._after_integrity_error(exc, idempotency_key, command)
-        self._after_commit(project, work, actor=actor, command=command, trigger=trigger)
-        if work.refusal is not None:
-            raise work.refusal
+        self._after_commit(project, draft, actor=actor, command=command, trigger=trigger)
+        if draft.refusal is not None:
+            raise draft.refusal
         return project
 
     def _prior(self, tx: Tx, key: str, project_id: str, command: str) -> Project | None:
-        row = tx.idempotent(key)
-        if row is None:
+        remembered = tx.idempotency.recall(key)
+        if remembered is None:
             return None
-        if row["command"] != command or (project_id and row["project_id"] != project_id):
+        if remembered.command != command or (project_id and remembered.project_id != project_id):
             raise ValidationError(
                 f"idempotency key {key!r} was already used for a different "
                 "command; use a new key for each distinct request"
             )
-        return project_from_json(json.loads(row["result"]))
+        return project_from_json(json.loads(remembered.result))
 
     def _after_integrity_error(
         self, exc: IntegrityError, idempotency_key: str | None, command: str
@@ -182,7 +198,7 @@ class CommandRunner:
     def _commit(
         self,
         tx: Tx,
-        work: Work,
+        draft: Draft,
         *,
         expected: int,
         version: int,
@@ -191,39 +207,47 @@ class CommandRunner:
         idempotency: tuple[str | None, str],
     ) -> Project:
         """Append the command's events and update the row if it is still at ``expected``."""
-        if not work.events:
-            return work.project
-        events, head = tx.append_events(
-            work.values["id"],
-            event_count=work.values["event_count"],
-            head_hash=work.values["head_hash"],
+        if not draft.events:
+            return draft.project
+        events, head = tx.events.append(
+            draft.values["id"],
+            event_count=draft.values["event_count"],
+            head_hash=draft.values["head_hash"],
             version=version,
             actor=actor,
             at=now,
-            events=work.events,
+            events=draft.events,
         )
         changes = {
-            **work.changes,
+            **draft.changes,
             "version": version,
             "updated_at": now,
-            "event_count": work.values["event_count"] + len(events),
+            "event_count": draft.values["event_count"] + len(events),
             "head_hash": head,
         }
-        if not tx.update_project(work.values["id"], expected, changes):
-            current = tx.project(work.values["id"])
+        if not tx.projects.update(draft.values["id"], expected, changes):
+            current = tx.projects.get(draft.values["id"])
             raise ConcurrencyConflict(
-                work.values["ref"], expected, current["version"] if current else -1
+                draft.values["ref"], expected, current["version"] if current else -1
             )
-        work.values.update(changes)
-        work.committed = events
-        project = work.project
+        draft.values.update(changes)
+        draft.committed = events
+        project = draft.project
         key, command = idempotency
         if key:
-            tx.remember(key, project.id, command, audit.dumps(to_jsonable(project)), now)
+            tx.idempotency.remember(
+                key, project.id, command, audit.dumps(to_jsonable(project)), now
+            )
         return project
 
     def _after_commit(
-        self, project: Project, work: Work, *, actor: str, command: str, trigger: str | None = None
+        self,
+        project: Project,
+        draft: Draft,
+        *,
+        actor: str,
+        command: str,
+        trigger: str | None = None,
     ) -> None:
         log.info(
             "command",
@@ -233,11 +257,11 @@ class CommandRunner:
             actor=actor,
             version=project.version,
             state=project.state,
-            events=len(work.committed),
+            events=len(draft.committed),
         )
         hook = self.pm.hook.qiflow_event_committed
         for impl in hook.get_hookimpls():
-            for event in work.committed:
+            for event in draft.committed:
                 kwargs = {"event": event, "project": project}
                 try:
                     impl.function(*(kwargs[name] for name in impl.argnames))
@@ -253,8 +277,8 @@ class CommandRunner:
 
 def store_definition(tx: Tx, workflow: Workflow, now: datetime) -> None:
     """Keep the workflow version a project uses in the database, once."""
-    if not tx.has_workflow(workflow.name, workflow.version):
-        tx.store_workflow(
+    if not tx.workflows.has(workflow.name, workflow.version):
+        tx.workflows.add(
             workflow.name, workflow.version, digest(workflow.source), workflow.source, now
         )
 

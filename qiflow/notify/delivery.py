@@ -10,21 +10,19 @@ receiver's Retry-After), up to a maximum number of attempts, then a dead letter.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
-from sqlalchemy.engine import RowMapping
 
-from qiflow import outbox
-from qiflow.civil_time import SendingWindow
-from qiflow.notifications import Channel, DeliveryError, Item, Notification
-from qiflow.people import Person
+from qiflow.notify import outbox
+from qiflow.notify.channels import Channel, DeliveryError, Item, Notification
+from qiflow.notify.civil_time import SendingWindow
+from qiflow.snapshots import Person, Queued
 from qiflow.store import Store
 
-log = structlog.get_logger("qiflow.delivery")
+log = structlog.get_logger("qiflow.notify.delivery")
 
 
 @dataclass(frozen=True)
@@ -46,26 +44,24 @@ class DeliveryReport:
     released: int = 0
 
 
-def message_key(rows: Sequence[Mapping[Any, Any]]) -> str:
-    """The same key for every attempt at the same group of notifications."""
-    joined = "\n".join(sorted(r["key"] for r in rows))
+def message_key(keys: Iterable[str]) -> str:
+    """The same key for every attempt at the same group of notifications (by their keys)."""
+    joined = "\n".join(sorted(keys))
     return "qiflow-" + hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
-def build(rows: Sequence[RowMapping], person: Person | None, key: str) -> Notification:
-    items = [
-        Item(kind=r["kind"], project_ref=None, subject=r["subject"], body=r["body"]) for r in rows
-    ]
+def build(rows: Sequence[Queued], person: Person | None, key: str) -> Notification:
+    items = [Item(kind=r.kind, project_ref=None, subject=r.subject, body=r.body) for r in rows]
     first = rows[0]
     if len(rows) == 1:
-        subject, body = first["subject"], first["body"]
+        subject, body = first.subject, first.body
     else:
         subject = f"{len(rows)} QI project items need your attention"
         body = "\n".join(f"- {item.subject}" for item in items)
     return Notification(
         key=key,
-        channel=first["channel"],
-        recipient=first["recipient"],
+        channel=first.channel,
+        recipient=first.recipient,
         name=person.name if person else None,
         address=person.email if person else None,
         subject=subject,
@@ -74,13 +70,13 @@ def build(rows: Sequence[RowMapping], person: Person | None, key: str) -> Notifi
     )
 
 
-def group(claimed: Sequence[RowMapping], digest: bool) -> list[list[RowMapping]]:
+def group(claimed: Sequence[Queued], digest: bool) -> list[list[Queued]]:
     """Rows that go out as one message: those already sent together keep together;
     new ones form one digest per person and channel (or one message each)."""
-    groups: dict[tuple[str, str, str | int], list[RowMapping]] = {}
+    groups: dict[tuple[str, str, str | int], list[Queued]] = {}
     for row in claimed:
-        together: str | int = row["message_key"] or (0 if digest else row["id"])
-        groups.setdefault((row["recipient"], row["channel"], together), []).append(row)
+        together: str | int = row.message_key or (0 if digest else row.id)
+        groups.setdefault((row.recipient, row.channel, together), []).append(row)
     return list(groups.values())
 
 
@@ -105,29 +101,28 @@ def deliver_once(
     if window is not None and not window.is_open(now):
         return report  # a backlog waits for the window, like everything else
     with store.write() as tx:
-        claimed = outbox.claim(
-            tx, now=now, daemon=daemon, lease=settings.lease, limit=settings.batch
+        claimed = tx.outbox.claim(
+            now=now, daemon=daemon, lease=settings.lease, limit=settings.batch
         )
         messages = group(claimed, settings.digest)
         keys = []
         for rows in messages:
-            key = rows[0]["message_key"] or message_key(rows)
-            outbox.assign_key(tx, [r["id"] for r in rows], key)
+            key = rows[0].message_key or message_key(r.key for r in rows)
+            tx.outbox.assign_key([r.id for r in rows], key)
             keys.append(key)
     report.claimed = len(claimed)
     people: dict[str, Person | None] = {}
     for rows, key in zip(messages, keys, strict=True):
         if stopping():
             break
-        ids = [r["id"] for r in rows]
-        recipient, channel_name = rows[0]["recipient"], rows[0]["channel"]
+        ids = [r.id for r in rows]
+        recipient, channel_name = rows[0].recipient, rows[0].channel
         if recipient not in people:  # one directory look-up per person per pass
             if person is not None:
                 people[recipient] = person(recipient)
             else:
                 with store.read() as tx:
-                    row = tx.person(recipient)
-                people[recipient] = Person.from_row(row) if row else None
+                    people[recipient] = tx.people.get(recipient)
         notification = build(rows, people[recipient], key)
         channel = channels.get(channel_name)
         try:
@@ -165,8 +160,8 @@ def deliver_once(
             )
             continue
         with store.write() as tx:
-            report.sent += outbox.mark_sent(tx, ids, daemon=daemon, now=now)
+            report.sent += tx.outbox.mark_sent(ids, daemon=daemon, now=now)
     if stopping():
         with store.write() as tx:
-            report.released = outbox.release(tx, daemon)
+            report.released = tx.outbox.release(daemon)
     return report

@@ -13,15 +13,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
-
-from qiflow import outbox
 from qiflow.clock import ensure_utc
-from qiflow.reminders import Preferences, approvers, role_holders
-from qiflow.store import COUNTER, EVENT, PROJECT, Tx
+from qiflow.notify.reminders import Preferences, approvers, role_holders
+from qiflow.store import Tx
+from qiflow.store.events import TrailEntry
 
 if TYPE_CHECKING:
-    from qiflow.reminders import ReminderPolicy
+    from qiflow.notify.reminders import ReminderPolicy
 
 CURSOR = "event_notices"
 BATCH = 5_000
@@ -36,13 +34,13 @@ NOTICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _text(event: Mapping[Any, Any], payload: Mapping[str, Any]) -> tuple[str, str]:
-    ref, title, kind = event["ref"], event["title"], event["type"]
+def _text(event: TrailEntry, payload: Mapping[str, Any]) -> tuple[str, str]:
+    ref, title, kind = event.ref, event.title, event.type
     stage = payload.get("stage", "sign-off")
     if kind == "signoff.requested":
         return (
             f"{ref} {stage} awaits your decision: {title}",
-            f"{event['actor']} requested {stage} for {ref}; it awaits "
+            f"{event.actor} requested {stage} for {ref}; it awaits "
             f"{', '.join(payload.get('roles', []))}.",
         )
     if kind == "gate.rejected":
@@ -71,73 +69,54 @@ def sweep(
     tx: Tx, *, now: datetime, policy: ReminderPolicy, available: Iterable[str] | None = None
 ) -> int:
     """Enqueue notices for events after the cursor; advance it. Returns how many were new."""
-    cursor = tx.conn.execute(select(COUNTER.c.value).where(COUNTER.c.name == CURSOR)).scalar()
+    cursor = tx.counters.value(CURSOR)
     if cursor is None:
-        tx.next_number(CURSOR)  # creates the row at 1; nothing has been read yet
+        tx.counters.next(CURSOR)  # creates the row at 1; nothing has been read yet
         cursor = 0
-    stmt = (
-        select(
-            EVENT.c.seq,
-            EVENT.c.type,
-            EVENT.c.actor,
-            EVENT.c.payload,
-            EVENT.c.project_id,
-            PROJECT.c.ref,
-            PROJECT.c.title,
-            PROJECT.c.owner,
-            PROJECT.c.sponsor,
-        )
-        .join(PROJECT, PROJECT.c.id == EVENT.c.project_id)
-        .where(EVENT.c.seq > cursor)
-        .order_by(EVENT.c.seq)
-        .limit(BATCH)
-    )
-    events = list(tx.conn.execute(stmt).mappings())
+    events = tx.events.after(cursor, BATCH)
     if not events:
         return 0
     holders: dict[str, list[str]] | None = None
     rows: list[dict[str, Any]] = []
     preferences = Preferences(tx, policy, available)
     for event in events:
-        audience = NOTICES.get(event["type"])
+        audience = NOTICES.get(event.type)
         if not audience:
             continue
         if holders is None:  # read the directory once, and only if some event is told
             holders = role_holders(tx)
-        payload = json.loads(event["payload"])
+        payload = json.loads(event.payload)
         recipients: set[str] = set()
         for who in audience:
-            if who in ("owner", "sponsor") and event[who]:
-                recipients.add(event[who])
+            if who in ("owner", "sponsor") and getattr(event, who):
+                recipients.add(getattr(event, who))
             elif who == "approvers":  # the requester (the event's actor) cannot approve
                 recipients |= approvers(
                     payload.get("roles", []),
-                    event["sponsor"],
+                    event.sponsor,
                     holders,
-                    event["owner"],
-                    event["actor"],
+                    event.owner,
+                    event.actor,
                 )
             else:
                 recipients.update(holders.get(who, []))
         subject, body = _text(event, payload)
         for recipient in sorted(recipients):
-            for channel in preferences.channels(recipient, f"event:{event['type']}"):
+            for channel in preferences.channels(recipient, f"event:{event.type}"):
                 rows.append(
                     {
-                        "key": f"event:{event['seq']}:{recipient}:{channel}",
+                        "key": f"event:{event.seq}:{recipient}:{channel}",
                         "kind": "event",
                         "recipient": recipient,
                         "channel": channel,
-                        "project_id": event["project_id"],
+                        "project_id": event.project_id,
                         "subject": subject,
                         "body": body,
                         "not_before": policy.window.next_open(now),
                         "created_at": ensure_utc(now),
                     }
                 )
-    new = outbox.enqueue(tx, rows)
-    last = events[-1]["seq"]
-    tx.conn.execute(
-        update(COUNTER).where(COUNTER.c.name == CURSOR, COUNTER.c.value < last).values(value=last)
-    )
+    new = tx.outbox.enqueue(rows)
+    last = events[-1].seq
+    tx.counters.advance(CURSOR, last)
     return new

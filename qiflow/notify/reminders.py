@@ -16,24 +16,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import and_, or_, select
-
-from qiflow import outbox
-from qiflow.civil_time import SendingWindow
 from qiflow.clock import ensure_utc
 from qiflow.durations import Duration, parse_duration
-from qiflow.store import PROJECT, SIGNOFF, Tx
-
-if TYPE_CHECKING:
-    from qiflow.workflow import WorkflowRegistry
+from qiflow.hookmarkers import hookimpl
+from qiflow.notify.civil_time import SendingWindow
+from qiflow.store import Tx
+from qiflow.store.projects import DueReview
+from qiflow.workflow import WorkflowRegistry
+from qiflow.workflow.loader import TableCheck
 
 DEFAULT_AFTER = {"sponsor_after": "P7D", "transformation_after": "P21D"}
 #: A pending sign-off reminds its approvers after this; an approval warns before it runs out.
 SIGNOFF_PENDING_AFTER = parse_duration("P7D")
 SIGNOFF_EXPIRY_WARNING = parse_duration("P30D")
 REMINDER_KEYS = set(DEFAULT_AFTER)
+
+
+@hookimpl
+def qiflow_workflow_tables() -> Mapping[str, TableCheck]:
+    """The ``[reminders]`` table of a workflow file is read, and checked, here."""
+    return {"reminders": check_reminders_config}
 
 
 def check_reminders_config(config: Mapping[str, Any]) -> list[str]:
@@ -85,9 +89,7 @@ class Preferences:
         """``kind`` is "reminder", "escalation" or "event:<type>" (routed by its own key
         if the routing has one, else by "event")."""
         if self._chosen is None:
-            self._chosen = {
-                p["id"]: tuple(p["channels"]) for p in self._tx.people() if p["channels"]
-            }
+            self._chosen = {p.id: tuple(p.channels) for p in self._tx.people.all() if p.channels}
         chosen = [
             c
             for c in self._chosen.get(recipient, ())
@@ -103,10 +105,10 @@ class Preferences:
 def role_holders(tx: Tx) -> dict[str, list[str]]:
     """Active people by role, from the person table."""
     holders: dict[str, list[str]] = {}
-    for person in tx.people():
-        if person["active"]:
-            for role in person["roles"]:
-                holders.setdefault(role, []).append(person["id"])
+    for person in tx.people.all():
+        if person.active:
+            for role in person.roles:
+                holders.setdefault(role, []).append(person.id)
     return holders
 
 
@@ -141,34 +143,18 @@ def sweep(
 ) -> int:
     """Enqueue every reminder and escalation that is due by ``now``; return how many were new."""
     now = ensure_utc(now)
-    stmt = (
-        select(
-            PROJECT.c.id,
-            PROJECT.c.ref,
-            PROJECT.c.title,
-            PROJECT.c.owner,
-            PROJECT.c.sponsor,
-            PROJECT.c.workflow,
-            PROJECT.c.workflow_version,
-            PROJECT.c.next_review_at,
-        )
-        .where(PROJECT.c.next_review_at <= now)
-        .order_by(PROJECT.c.next_review_at)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
     preferences = Preferences(tx, policy, available)
-    due_projects = list(tx.conn.execute(stmt).mappings())
+    due_projects = tx.projects.due_for_review(now, limit)
     team = role_holders(tx).get("transformation_team", []) if due_projects else []
     rows: list[dict[str, Any]] = []
     for project in due_projects:
-        due = ensure_utc(project["next_review_at"])
+        due = project.next_review_at
         try:
-            config = registry.get(project["workflow"], project["workflow_version"]).reminders
+            config = registry.get(project.workflow, project.workflow_version).reminders
         except Exception:  # a workflow version no longer loadable still gets reminders
             config = {}
         stages: list[tuple[str, str, datetime, list[str]]] = [
-            ("reminder", "owner", due, [project["owner"]] if project["owner"] else [])
+            ("reminder", "owner", due, [project.owner] if project.owner else [])
         ]
         sponsor_at = _after(config, "sponsor_after").after(due)
         if now >= sponsor_at:
@@ -177,7 +163,7 @@ def sweep(
                     "escalation",
                     "sponsor",
                     sponsor_at,
-                    [project["sponsor"]] if project["sponsor"] else [],
+                    [project.sponsor] if project.sponsor else [],
                 )
             )
         team_at = _after(config, "transformation_after").after(due)
@@ -189,12 +175,12 @@ def sweep(
                 for channel in preferences.channels(recipient, kind):
                     rows.append(
                         {
-                            "key": f"review:{project['id']}:{due.isoformat()}:{stage}:"
+                            "key": f"review:{project.id}:{due.isoformat()}:{stage}:"
                             f"{recipient}:{channel}",
                             "kind": kind,
                             "recipient": recipient,
                             "channel": channel,
-                            "project_id": project["id"],
+                            "project_id": project.id,
                             "subject": subject,
                             "body": body,
                             # a late sweep must not make a second digest today
@@ -203,66 +189,55 @@ def sweep(
                         }
                     )
     rows.extend(_signoff_rows(tx, now, policy, preferences))
-    return outbox.enqueue(tx, rows)
+    return tx.outbox.enqueue(rows)
 
 
 def _signoff_rows(
     tx: Tx, now: datetime, policy: ReminderPolicy, preferences: Preferences
 ) -> list[dict[str, Any]]:
     """Approvers of sign-offs pending a week; owners of approvals about to run out."""
-    pending_since = now - SIGNOFF_PENDING_AFTER.delta
-    expiring_by = now + SIGNOFF_EXPIRY_WARNING.delta
-    stmt = (
-        select(SIGNOFF, PROJECT.c.ref, PROJECT.c.title, PROJECT.c.owner, PROJECT.c.sponsor)
-        .join(PROJECT, PROJECT.c.id == SIGNOFF.c.project_id)
-        .where(
-            or_(
-                and_(SIGNOFF.c.status == "pending", SIGNOFF.c.requested_at <= pending_since),
-                and_(
-                    SIGNOFF.c.status == "passed",
-                    SIGNOFF.c.valid_until > now,
-                    SIGNOFF.c.valid_until <= expiring_by,
-                ),
-            )
-        )
+    found = tx.signoffs.to_remind(
+        pending_since=now - SIGNOFF_PENDING_AFTER.delta,
+        expiring_between=(now, now + SIGNOFF_EXPIRY_WARNING.delta),
     )
-    found = list(tx.conn.execute(stmt).mappings())
     if not found:
         return []
     holders = role_holders(tx)
     rows: list[dict[str, Any]] = []
-    for s in found:
-        if s["status"] == "pending":
-            due = ensure_utc(s["requested_at"]) + SIGNOFF_PENDING_AFTER.delta
+    for item in found:
+        s = item.signoff
+        if s.status == "pending":
+            due = s.requested_at + SIGNOFF_PENDING_AFTER.delta
             recipients = sorted(
-                approvers(s["roles"], s["sponsor"], holders, s["owner"], s["requested_by"])
+                approvers(s.roles, item.sponsor, holders, item.owner, s.requested_by)
             )
             stage = "approvers"
-            subject = f"{s['ref']} {s['stage']} awaits your decision: {s['title']}"
+            subject = f"{item.ref} {s.stage} awaits your decision: {item.title}"
             body = (
-                f"{s['stage']} for {s['ref']} was requested by {s['requested_by']} and "
-                f"awaits {', '.join(s['roles'])}. Decide it with `qiflow signoff decide "
-                f"{s['ref']} {s['gate']} --approve` (or --reject --comment ...)."
+                f"{s.stage} for {item.ref} was requested by {s.requested_by} and "
+                f"awaits {', '.join(s.roles)}. Decide it with `qiflow signoff decide "
+                f"{item.ref} {s.gate} --approve` (or --reject --comment ...)."
             )
         else:
-            until = ensure_utc(s["valid_until"])
+            assert s.valid_until is not None  # a passed sign-off about to run out
+            until = s.valid_until
             due = until - SIGNOFF_EXPIRY_WARNING.delta
-            recipients = [s["owner"]] if s["owner"] else []
+            recipients = [item.owner] if item.owner else []
             stage = "expiring"
-            subject = f"{s['ref']} {s['stage']} runs out on {until:%d %b %Y}: {s['title']}"
+            subject = f"{item.ref} {s.stage} runs out on {until:%d %b %Y}: {item.title}"
             body = (
-                f"The {s['stage']} approval of {s['ref']} runs out on {until:%d %b %Y}; "
+                f"The {s.stage} approval of {item.ref} runs out on {until:%d %b %Y}; "
                 "gated transitions are blocked after that until a new review passes."
             )
         for recipient in recipients:
             for channel in preferences.channels(recipient, "reminder"):
                 rows.append(
                     {
-                        "key": f"signoff:{s['id']}:{due.isoformat()}:{stage}:{recipient}:{channel}",
+                        "key": f"signoff:{s.id}:{due.isoformat()}:{stage}:{recipient}:{channel}",
                         "kind": "reminder",
                         "recipient": recipient,
                         "channel": channel,
-                        "project_id": s["project_id"],
+                        "project_id": s.project_id,
                         "subject": subject,
                         "body": body,
                         "not_before": policy.send_at(max(due, now)),
@@ -272,12 +247,10 @@ def _signoff_rows(
     return rows
 
 
-def _message(
-    project: Mapping[Any, Any], stage: str, due: datetime, now: datetime
-) -> tuple[str, str]:
+def _message(project: DueReview, stage: str, due: datetime, now: datetime) -> tuple[str, str]:
     days = (now - due).days
     when = due.strftime("%d %b %Y")
-    ref, title = project["ref"], project["title"]
+    ref, title = project.ref, project.title
     if stage == "owner":
         return (
             f"{ref} review due {when}: {title}",
@@ -287,6 +260,6 @@ def _message(
     who = "sponsor" if stage == "sponsor" else "transformation team"
     return (
         f"{ref} review overdue since {when} (escalated to the {who}): {title}",
-        f"The review of {ref} ({title}), owned by {project['owner'] or 'nobody'}, has been "
+        f"The review of {ref} ({title}), owned by {project.owner or 'nobody'}, has been "
         f"overdue since {when} ({days} days).",
     )

@@ -1,6 +1,6 @@
-"""The SQL tables (SQLModel). Only :mod:`qiflow.store` and the migrations use them.
+"""The SQL tables (SQLModel). Only :mod:`qiflow.store` and its migrations use them.
 
-Changing a table means a new Alembic revision in ``qiflow/migrations/versions``;
+Changing a table means a new Alembic revision in ``qiflow/store/migrations/versions``;
 ``tests/test_migrations.py`` fails while the two disagree.
 """
 
@@ -237,3 +237,17 @@ class DaemonRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+PROJECT = metadata.tables["project"]
+EVENT = metadata.tables["event"]
+COUNTER = metadata.tables["counter"]
+IDEMPOTENCY = metadata.tables["idempotency"]
+WORKFLOW = metadata.tables["workflow_definition"]
+CYCLE = metadata.tables["pdsa_cycle"]
+MEASURE = metadata.tables["measure"]
+DATA_POINT = metadata.tables["data_point"]
+PERSON = metadata.tables["person"]
+SIGNOFF = metadata.tables["signoff"]
+DECISION = metadata.tables["signoff_decision"]
+NOTIFICATION = metadata.tables["notification"]
+DAEMON = metadata.tables["daemon"]

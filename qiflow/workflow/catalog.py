@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import pluggy
+from typing import Protocol
 
 from qiflow.audit import dumps
 from qiflow.exceptions import WorkflowDefinitionError
@@ -29,26 +27,17 @@ def default_workflows_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "workflows"
 
 
-def vocabulary(pm: pluggy.PluginManager) -> Vocabulary:
-    """The guard, gate, effect and role names that plugins have registered."""
-    from qiflow.lifecycle import EFFECTS  # the engine's own effects
+class StoredVersion(Protocol):
+    """A workflow version the database keeps."""
 
-    guards: set[str] = set()
-    for found in pm.hook.qiflow_requirements():
-        guards.update(found)
-    gates: dict[str, Any] = {}
-    for found in pm.hook.qiflow_gates():
-        gates.update(found)
-    roles: set[str] = set()
-    for found in pm.hook.qiflow_roles():
-        roles.update(found)
-    return Vocabulary(
-        guards=frozenset(guards),
-        gates=frozenset(gates),
-        effects=frozenset(EFFECTS),
-        roles=frozenset(roles),
-        gate_config_checks={name: gate.check_config for name, gate in gates.items()},
-    )
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def source(self) -> str: ...
 
 
 def digest(source: str) -> str:
@@ -57,7 +46,7 @@ def digest(source: str) -> str:
 
 
 def build_registry(
-    files: Sequence[Workflow], stored: Sequence[Mapping[Any, Any]], vocab: Vocabulary
+    files: Sequence[Workflow], stored: Sequence[StoredVersion], vocab: Vocabulary
 ) -> WorkflowRegistry:
     """Join disk and database; refuse a file that changes a stored version in place.
 
@@ -66,10 +55,10 @@ def build_registry(
     registry = WorkflowRegistry()
     stored_keys: dict[tuple[str, int], str] = {}
     for row in stored:
-        key = (row["name"], row["version"])
-        stored_keys[key] = row["sha256"]
+        key = (row.name, row.version)
+        stored_keys[key] = row.sha256
         workflow, _problems = parse_workflow(
-            row["source"], f"<database: {row['name']} v{row['version']}>", vocab
+            row.source, f"<database: {row.name} v{row.version}>", vocab
         )
         if workflow is not None:
             registry.add(workflow)

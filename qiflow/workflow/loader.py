@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from qiflow.durations import parse_duration
-from qiflow.escalation import check_escalation_config
-from qiflow.reminders import check_reminders_config
 from qiflow.workflow.checks import check_graph
 from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
 
@@ -49,6 +47,10 @@ TRANSITION_KEYS = {
 }
 
 
+#: Checks one configuration table of a workflow file; returns its problems.
+TableCheck = Callable[[Mapping[str, Any]], list[str]]
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """The names a workflow file may use: registered guards, gates, effects, roles."""
@@ -58,9 +60,9 @@ class Vocabulary:
     effects: frozenset[str] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
     #: For each gate, a check of its ``[gates.<name>]`` table returning problems.
-    gate_config_checks: Mapping[str, Callable[[Mapping[str, Any]], list[str]]] = field(
-        default_factory=dict
-    )
+    gate_config_checks: Mapping[str, TableCheck] = field(default_factory=dict)
+    #: For the ``[escalation]`` and ``[reminders]`` tables, the check their owner registered.
+    table_checks: Mapping[str, TableCheck] = field(default_factory=dict)
 
 
 class _Reader:
@@ -124,18 +126,8 @@ class _Reader:
         states = self.read_states(doc.get("states"))
         transitions = self.read_transitions(doc.get("transitions"), states, roles)
         gate_config = self.read_gate_config(doc.get("gates", {}))
-        escalation = doc.get("escalation", {})
-        if not isinstance(escalation, dict):
-            self.problem("escalation", "must be a table")
-            escalation = {}
-        for problem in check_escalation_config(escalation):
-            self.problem("escalation", problem)
-        reminders = doc.get("reminders", {})
-        if not isinstance(reminders, dict):
-            self.problem("reminders", "must be a table")
-            reminders = {}
-        for problem in check_reminders_config(reminders):
-            self.problem("reminders", problem)
+        escalation = self.read_table(doc, "escalation")
+        reminders = self.read_table(doc, "reminders")
         if not states:
             return None
         self.problems.extend(check_graph(self.path, states, transitions))
@@ -154,6 +146,21 @@ class _Reader:
             path=self.path,
             source=source,
         )
+
+    def read_table(self, doc: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """A configuration table, checked by the check its owning module registered."""
+        table = doc.get(key, {})
+        if not isinstance(table, dict):
+            self.problem(key, "must be a table")
+            return {}
+        check = self.vocabulary.table_checks.get(key)
+        if check is None:
+            if table:
+                self.problem(key, "no installed module reads this table")
+            return table
+        for problem in check(table):
+            self.problem(key, problem)
+        return table
 
     def read_gate_config(self, raw: object) -> dict[str, dict[str, Any]]:
         if not isinstance(raw, dict):

@@ -31,13 +31,20 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from click.testing import CliRunner
-from qiflow import Engine, ManualClock, Person, get_plugin_manager, outbox
+from qiflow import (
+    DeliveryError,
+    Engine,
+    Item,
+    ManualClock,
+    Notification,
+    Person,
+    get_plugin_manager,
+)
 from qiflow.cli import main
 from qiflow.config import load_settings
-from qiflow.delivery import DeliverySettings, deliver_once, message_key
 from qiflow.exceptions import ConfigError
-from qiflow.notifications import DeliveryError, Item, Notification
-from qiflow.store import Store
+from qiflow.notify.delivery import DeliverySettings, message_key
+from qiflow.notify.reminders import ReminderPolicy
 
 from qiflow_email.plugin import EmailChannel, EmailConfigError, qiflow_channels
 
@@ -745,50 +752,26 @@ def test_the_password_is_not_in_repr() -> None:
 def test_deliver_once_sends_and_marks_sent(serve: Serve, tmp_path: Path) -> None:
     handler = Recorder()
     channel = plain(serve(handler))
-    store = Store(f"sqlite:///{tmp_path / 'qi.db'}")
-    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    rows = [
-        {
-            "key": f"review:QI-000{i}:a.jones",
-            "kind": "reminder",
-            "recipient": "a.jones",
-            "channel": "email",
-            "subject": f"QI-000{i} review is overdue",
-            "body": f"QI-000{i} was due on 1 March.",
-            "not_before": now,
-            "created_at": now,
-        }
-        for i in (1, 2)
-    ]
-    try:
-        store.ensure_schema(migrate=True)
-        with store.write() as tx:
-            tx.save_people(
-                [
-                    {
-                        "id": "a.jones",
-                        "name": "Ann Jones",
-                        "email": "ann.jones@example.org",
-                        "roles": [],
-                        "deputy_for": [],
-                    }
-                ],
-                replace=False,
-                at=now,
-            )
-            assert outbox.enqueue(tx, rows) == len(rows)
-        report = deliver_once(
-            store, {"email": channel}, now=now, daemon="test", settings=DeliverySettings()
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning: the window is open
+    clock = ManualClock(now - timedelta(days=31))
+    policy = ReminderPolicy(digest=False, routing={"reminder": ("email",)})
+    with Engine(f"sqlite:///{tmp_path / 'qi.db'}", clock=clock, migrate=True) as engine:
+        engine.import_people(
+            [Person(id="a.jones", name="Ann Jones", email="ann.jones@example.org")], actor="admin"
         )
-    finally:
-        store.dispose()
+        for title in ("Falls", "Sepsis"):
+            engine.create_project(title, actor="a.jones", owner="a.jones")
+        clock.set(now)
+        assert engine.sweep_notifications(policy, daemon="test", channels=["email"]) == (2, 0)
+        report = engine.deliver_notifications({"email": channel}, DeliverySettings(), daemon="test")
+        sent = engine.outbox(status="sent")
 
     assert (report.sent, report.retried, report.dead) == (2, 0, 0)
     envelope, message = handler.only()
     assert envelope.rcpt_tos == ["ann.jones@example.org"]
-    assert message["Message-ID"] == f"<{message_key(rows)}@qiflow>"
-    assert "1. QI-0001 review is overdue" in message.get_content()
-    assert "2. QI-0002 review is overdue" in message.get_content()
+    assert message["Message-ID"] == f"<{message_key(r.key for r in sent)}@qiflow>"
+    assert "1. QI-0001 review due 01 Mar 2026: Falls" in message.get_content()
+    assert "2. QI-0002 review due 01 Mar 2026: Sepsis" in message.get_content()
 
 
 # the README's example and qiflow daemon, end to end ------------------------------------
@@ -908,7 +891,7 @@ timeout = 5
     assert sorted(by_address) == ["olivia.owen@example.org", "sam.sponsor@example.org"]
     reminder = next(r for r in rows if r["kind"] == "reminder")
     to_owner = by_address["olivia.owen@example.org"]
-    assert to_owner["Message-ID"] == f"<{message_key([reminder])}@qiflow>"
+    assert to_owner["Message-ID"] == f"<{message_key([reminder['key']])}@qiflow>"
     assert to_owner["Subject"] == reminder["subject"]
     assert to_owner["Subject"].startswith(f"{project.ref} review due ")
     assert to_owner["To"] == "Olivia Owen <olivia.owen@example.org>"

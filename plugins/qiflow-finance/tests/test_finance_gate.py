@@ -28,8 +28,9 @@ from qiflow import (
 )
 from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
 from qiflow.cli import main
+from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.workflow import load_file
-from qiflow.workflow.catalog import default_workflows_dir, vocabulary
+from qiflow.workflow.catalog import default_workflows_dir
 
 from qiflow_finance.plugin import FinanceSignoff
 

@@ -29,9 +29,9 @@ from qiflow import Engine, ManualClock, get_plugin_manager
 from qiflow.cli import main
 from qiflow.config import load_settings
 from qiflow.daemon import Daemon
-from qiflow.delivery import message_key
 from qiflow.exceptions import ConfigError
-from qiflow.notifications import DeliveryError, Item, Notification
+from qiflow.notify.channels import DeliveryError, Item, Notification
+from qiflow.notify.delivery import message_key
 
 from qiflow_webhook.plugin import MAX_RETRY_AFTER, WebhookChannel, qiflow_channels, retry_after
 
@@ -583,7 +583,9 @@ def test_cli_daemon_once_delivers_to_a_real_server(
     reminder = next(r for r in rows if r["kind"] == "reminder")
     [request] = [r for r in server.requests if r.body["recipient"] == OWNER]
     assert request.path == HOOK_PATH
-    assert request.headers["idempotency-key"] == message_key([reminder]) == request.body["key"]
+    assert (
+        request.headers["idempotency-key"] == message_key([reminder["key"]]) == request.body["key"]
+    )
     assert request.body["subject"] == reminder["subject"]
     assert request.body["subject"].startswith(f"{project.ref} review due ")
     assert len(server.requests) == 2

@@ -1,10 +1,10 @@
-"""Alembic environment: run with the connection qiflow hands over (see qiflow.db)."""
+"""Alembic environment: run with the connection qiflow hands over (see qiflow.store.migrate)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from qiflow.schema import metadata
+from qiflow.store.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

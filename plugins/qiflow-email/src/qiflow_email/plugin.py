@@ -22,9 +22,8 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from qiflow import hookimpl
+from qiflow import Channel, DeliveryError, Notification, hookimpl
 from qiflow.exceptions import ConfigError
-from qiflow.notifications import Channel, DeliveryError, Notification
 
 #: Characters that end a line for someone (CR, LF, VT, FF, NEL, U+2028...) or are controls.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")

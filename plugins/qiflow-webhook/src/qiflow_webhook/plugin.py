@@ -18,9 +18,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from qiflow import hookimpl
+from qiflow import Channel, DeliveryError, Notification, hookimpl
 from qiflow.exceptions import ConfigError
-from qiflow.notifications import Channel, DeliveryError, Notification
 
 FORMATS = ("generic", "teams")
 KEYS = ("url", "format", "connect_timeout", "read_timeout")

@@ -1,0 +1,125 @@
+"""The project commands of the engine: create, update, fire, and the records of a project.
+
+:class:`~qiflow.engine.Engine` checks what it can without the database and
+delegates here; each method is one :class:`~qiflow.lifecycle.runner.Runner` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from qiflow.clock import Clock, ensure_utc
+from qiflow.exceptions import ValidationError
+from qiflow.fields import check_json, clean_fields
+from qiflow.lifecycle import commands
+from qiflow.lifecycle.runner import Request, Runner
+from qiflow.lifecycle.steps import Lifecycle
+from qiflow.snapshots import DIRECTIONS, EDITABLE_FIELDS, MEASURE_KINDS, Project
+from qiflow.workflow import Workflow, WorkflowRegistry
+
+
+class ProjectCommands:
+    """Commands that change one project, each in one transaction."""
+
+    def __init__(
+        self, runner: Runner, lifecycle: Lifecycle, registry: WorkflowRegistry, clock: Clock
+    ) -> None:
+        self._runner = runner
+        self._lifecycle = lifecycle
+        self._registry = registry
+        self._clock = clock
+
+    def create(self, definition: Workflow, fields: Mapping[str, Any], request: Request) -> Project:
+        """``fields`` are already cleaned (:func:`qiflow.fields.clean_fields`)."""
+        return self._runner.create(
+            definition, dict(fields), actor=request.actor, idempotency_key=request.idempotency_key
+        )
+
+    def update(self, project: str, fields: Mapping[str, Any], request: Request) -> Project:
+        values = clean_fields(dict(fields))
+        if not values:
+            raise ValidationError("nothing to update: give at least one field")
+        return self._runner.run(
+            project, "update", commands.update(self._lifecycle, values), request
+        )
+
+    def fire(
+        self, project: str, trigger: str, data: Mapping[str, Any], request: Request
+    ) -> Project:
+        values = clean_fields({k: v for k, v in data.items() if k in EDITABLE_FIELDS})
+        extra = {k: v for k, v in data.items() if k not in EDITABLE_FIELDS}
+        check_json(extra, "data")
+        change = commands.fire(
+            self._lifecycle, trigger, actor=request.actor, values=values, extra=extra
+        )
+        return self._runner.run(project, f"fire:{trigger}", change, request, trigger=trigger)
+
+    def record_pdsa(
+        self,
+        project: str,
+        request: Request,
+        *,
+        cycle: int | None,
+        given: Mapping[str, str | None],
+        observation: str | None,
+    ) -> Project:
+        parts = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
+        note = observation.strip() if observation else None
+        if not parts and not note:
+            raise ValidationError("nothing to record: give plan, prediction, observation or study")
+        return self._runner.run(project, "pdsa", commands.record_pdsa(cycle, parts, note), request)
+
+    def add_measure(
+        self, project: str, request: Request, *, name: str, kind: str, unit: str, direction: str
+    ) -> Project:
+        name, unit = name.strip(), unit.strip()
+        problems = []
+        if not name:
+            problems.append("a measure needs a name")
+        if kind not in MEASURE_KINDS:
+            problems.append(f"kind {kind!r} is not one of {', '.join(MEASURE_KINDS)}")
+        if direction not in DIRECTIONS:
+            problems.append(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
+        if not unit:
+            problems.append("a measure needs a unit (e.g. '%', 'days', 'count')")
+        if problems:
+            raise ValidationError("; ".join(problems))
+        change = commands.add_measure(name, kind, unit, direction)
+        return self._runner.run(project, "measure", change, request)
+
+    def record_data_point(
+        self,
+        project: str,
+        request: Request,
+        *,
+        measure: str,
+        value: float,
+        observed_at: datetime | None,
+        note: str | None,
+    ) -> Project:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ValidationError(f"a data point's value must be a number, not {value!r}")
+        when = ensure_utc(observed_at) if observed_at else self._clock.now()
+        change = commands.record_data_point(measure, float(value), when, note)
+        return self._runner.run(project, "datapoint", change, request)
+
+    def record_review(
+        self,
+        project: str,
+        request: Request,
+        *,
+        notes: str | None,
+        progress_score: float | None,
+    ) -> Project:
+        if progress_score is not None and (
+            not 0.5 <= progress_score <= 5.0 or (progress_score * 2) % 1
+        ):
+            raise ValidationError("progress_score is the IHI scale: 0.5 to 5.0 in steps of 0.5")
+        change = commands.record_review(self._lifecycle, notes, progress_score)
+        return self._runner.run(project, "review", change, request)
+
+    def migrate(self, project: str, to_version: int, request: Request) -> Project:
+        change = commands.migrate(self._registry, to_version)
+        return self._runner.run(project, "migrate", change, request)

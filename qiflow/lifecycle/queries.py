@@ -1,0 +1,79 @@
+"""Reading projects: snapshots, their history and records, what may fire, and audits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from qiflow import audit
+from qiflow.clock import Clock
+from qiflow.exceptions import ValidationError
+from qiflow.lifecycle.runner import Runner
+from qiflow.lifecycle.steps import Lifecycle
+from qiflow.replay import differences
+from qiflow.snapshots import DataPoint, Event, Measure, PdsaCycle, Project, TriggerOption
+from qiflow.store import ProjectFilter, Store
+
+
+class ProjectQueries:
+    """Read-only views of projects, each in one read transaction."""
+
+    def __init__(self, store: Store, runner: Runner, lifecycle: Lifecycle, clock: Clock) -> None:
+        self._store = store
+        self._runner = runner
+        self._lifecycle = lifecycle
+        self._clock = clock
+
+    def get(self, project: str) -> Project:
+        with self._store.read() as tx:
+            return Project.from_row(self._runner.row(tx, project))
+
+    def find(self, where: ProjectFilter) -> list[Project]:
+        with self._store.read() as tx:
+            return [Project.from_row(row) for row in tx.projects.find(where)]
+
+    def available_triggers(self, project: str, actor: str | None) -> list[TriggerOption]:
+        with self._store.read() as tx:
+            snapshot = Project.from_row(self._runner.row(tx, project))
+            return self._lifecycle.options(snapshot, tx, actor, self._clock.now())
+
+    def history(self, project: str) -> list[Event]:
+        with self._store.read() as tx:
+            return tx.events.of_project(self._runner.row(tx, project)["id"])
+
+    def cycles(self, project: str) -> list[PdsaCycle]:
+        with self._store.read() as tx:
+            return tx.records.cycles(self._runner.row(tx, project)["id"])
+
+    def measures(self, project: str) -> list[Measure]:
+        with self._store.read() as tx:
+            return tx.records.measures(self._runner.row(tx, project)["id"])
+
+    def data_points(self, project: str, measure: str) -> list[DataPoint]:
+        with self._store.read() as tx:
+            project_id = self._runner.row(tx, project)["id"]
+            found = [m for m in tx.records.measures(project_id) if m.name == measure]
+            if not found:
+                raise ValidationError(f"{project} has no measure {measure!r}")
+            return tx.records.data_points(found[0].id)
+
+    def audit(self) -> Iterator[tuple[str, audit.Break | None]]:
+        """Each project's first break of its hash chain or of its replay, one at a time."""
+        with self._store.read() as tx:
+            heads = tx.projects.audit_heads()
+        for head in heads:
+            with self._store.read() as tx:
+                stored = tx.events.stored(head.project_id)
+                found = audit.verify_project(head.ref, head.head_hash, head.event_count, stored)
+                if found is None:
+                    row = tx.projects.get(head.project_id)
+                    assert row is not None
+                    events = [e.event for e in stored]
+                    diff = differences(Project.from_row(row), events)
+                    if diff:
+                        found = audit.Break(
+                            head.ref,
+                            None,
+                            None,
+                            f"the project row does not match its events: {'; '.join(diff)}",
+                        )
+            yield head.ref, found

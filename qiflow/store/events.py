@@ -1,0 +1,181 @@
+"""The event trail (each project's hash chain), and the results remembered per idempotency key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from qiflow.audit import canonical, chain, dumps
+from qiflow.clock import ensure_utc
+from qiflow.snapshots import Event
+from qiflow.store.tables import EVENT, IDEMPOTENCY, PROJECT
+
+_INSERT_EVENT = insert(EVENT).returning(EVENT.c.seq)
+_INSERT_EVENTS = insert(EVENT).returning(EVENT.c.seq, sort_by_parameter_order=True)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event a command produced, not yet appended to the trail."""
+
+    type: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event exactly as stored (its payload as the hashed JSON text), for audits."""
+
+    seq: int
+    project_id: str
+    pos: int
+    version: int
+    type: str
+    actor: str
+    payload: str
+    created_at: datetime
+    prev_hash: str
+    hash: str
+
+    @property
+    def event(self) -> Event:
+        return Event.from_row(self.__dict__)
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """An event with the project fields a notice about it needs."""
+
+    seq: int
+    type: str
+    actor: str
+    payload: str
+    project_id: str
+    ref: str
+    title: str
+    owner: str | None
+    sponsor: str | None
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What a command with an idempotency key returned the first time."""
+
+    command: str
+    project_id: str
+    #: The project snapshot it returned, as JSON.
+    result: str
+
+
+class Events:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def append(
+        self,
+        project_id: str,
+        *,
+        event_count: int,
+        head_hash: str,
+        version: int,
+        actor: str,
+        at: datetime,
+        events: Sequence[NewEvent],
+    ) -> tuple[list[Event], str]:
+        """Insert events after the project's head; return them and the new head hash."""
+        rows = []
+        for offset, new in enumerate(events, start=1):
+            pos = event_count + offset
+            payload = dumps(new.payload)
+            content = canonical(
+                project_id=project_id,
+                pos=pos,
+                version=version,
+                type=new.type,
+                actor=actor,
+                payload=payload,
+                created_at=at,
+            )
+            digest = chain(head_hash, content)
+            rows.append(
+                {
+                    "project_id": project_id,
+                    "pos": pos,
+                    "version": version,
+                    "type": new.type,
+                    "actor": actor,
+                    "payload": payload,
+                    "created_at": ensure_utc(at),
+                    "prev_hash": head_hash,
+                    "hash": digest,
+                }
+            )
+            head_hash = digest
+        if not rows:
+            return [], head_hash
+        if len(rows) == 1:
+            seqs = [self._conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
+        else:
+            seqs = list(self._conn.execute(_INSERT_EVENTS, rows).scalars().all())
+        return [
+            Event.from_row({**row, "seq": seq}) for row, seq in zip(rows, seqs, strict=True)
+        ], head_hash
+
+    def of_project(self, project_id: str) -> list[Event]:
+        return [stored.event for stored in self.stored(project_id)]
+
+    def stored(self, project_id: str) -> list[StoredEvent]:
+        """The project's events as stored, in position order."""
+        stmt = select(EVENT).where(EVENT.c.project_id == project_id).order_by(EVENT.c.pos)
+        return [
+            StoredEvent(**{**row, "created_at": ensure_utc(row["created_at"])})
+            for row in self._conn.execute(stmt).mappings()
+        ]
+
+    def after(self, seq: int, limit: int) -> list[TrailEntry]:
+        """Events after sequence number ``seq``, oldest first, with their project's people."""
+        stmt = (
+            select(
+                EVENT.c.seq,
+                EVENT.c.type,
+                EVENT.c.actor,
+                EVENT.c.payload,
+                EVENT.c.project_id,
+                PROJECT.c.ref,
+                PROJECT.c.title,
+                PROJECT.c.owner,
+                PROJECT.c.sponsor,
+            )
+            .join(PROJECT, PROJECT.c.id == EVENT.c.project_id)
+            .where(EVENT.c.seq > seq)
+            .order_by(EVENT.c.seq)
+            .limit(limit)
+        )
+        return [TrailEntry(*row) for row in self._conn.execute(stmt)]
+
+
+class Idempotency:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def recall(self, key: str) -> Remembered | None:
+        stmt = select(IDEMPOTENCY.c.command, IDEMPOTENCY.c.project_id, IDEMPOTENCY.c.result).where(
+            IDEMPOTENCY.c.key == key
+        )
+        row = self._conn.execute(stmt).first()
+        return None if row is None else Remembered(*row)
+
+    def remember(self, key: str, project_id: str, command: str, result: str, at: datetime) -> None:
+        self._conn.execute(
+            insert(IDEMPOTENCY).values(
+                key=key,
+                project_id=project_id,
+                command=command,
+                result=result,
+                created_at=ensure_utc(at),
+            )
+        )

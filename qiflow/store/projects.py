@@ -1,0 +1,198 @@
+"""The project aggregate: project rows and their PDSA cycles, measures and data points."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Update, bindparam, insert, select, update
+
+from qiflow.clock import ensure_utc
+from qiflow.snapshots import DataPoint, Measure, PdsaCycle
+from qiflow.store.tables import CYCLE, DATA_POINT, MEASURE, PROJECT
+
+# The statements on every command's path are built once: building a statement and its
+# cache key costs more than running it on SQLite.
+_BY_KEY = {False: PROJECT.c.id, True: PROJECT.c.ref}
+_PROJECT_BY = {
+    (by_ref, False): select(PROJECT).where(_BY_KEY[by_ref] == bindparam("key"))
+    for by_ref in (False, True)
+} | {
+    (by_ref, True): select(PROJECT).where(_BY_KEY[by_ref] == bindparam("key")).with_for_update()
+    for by_ref in (False, True)
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _project_update(columns: tuple[str, ...]) -> Update:
+    """``UPDATE project SET <columns> WHERE id = :_id AND version = :_expected``."""
+    return (
+        update(PROJECT)
+        .where(PROJECT.c.id == bindparam("_id"), PROJECT.c.version == bindparam("_expected"))
+        .values({name: bindparam(name) for name in columns})
+    )
+
+
+@dataclass(frozen=True)
+class ProjectFilter:
+    """Which projects a listing returns, in reference order."""
+
+    state: str | None = None
+    owner: str | None = None
+    directorate: str | None = None
+    workflow: str | None = None
+    programme: str | None = None
+    #: Only projects whose review was due before this instant.
+    overdue_at: datetime | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """Where a project's hash chain should end, for an audit."""
+
+    project_id: str
+    ref: str
+    event_count: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class DueReview:
+    """A project whose review date has passed, as the reminder sweep needs it."""
+
+    id: str
+    ref: str
+    title: str
+    owner: str | None
+    sponsor: str | None
+    workflow: str
+    workflow_version: int
+    next_review_at: datetime
+
+
+class Projects:
+    """Project rows. A row is the runner's working copy of a project (a plain dict)."""
+
+    def __init__(self, conn: Connection, *, postgres: bool) -> None:
+        self._conn = conn
+        self._postgres = postgres
+
+    def get(self, key: str, *, lock: bool = False) -> dict[str, Any] | None:
+        """The project by id or reference (``QI-0001``); locked for the transaction if asked."""
+        by_ref = key.upper().startswith("QI-")
+        stmt = _PROJECT_BY[by_ref, lock and self._postgres]
+        row = self._conn.execute(stmt, {"key": key.upper() if by_ref else key}).mappings().first()
+        return None if row is None else dict(row)
+
+    def insert(self, values: Mapping[str, Any]) -> None:
+        self._conn.execute(insert(PROJECT).values(**values))
+
+    def update(self, project_id: str, expected_version: int, values: Mapping[str, Any]) -> bool:
+        """The optimistic version check: update only if the version is still the one read."""
+        params = {**values, "_id": project_id, "_expected": expected_version}
+        return self._conn.execute(_project_update(tuple(sorted(values))), params).rowcount == 1
+
+    def find(self, where: ProjectFilter) -> list[dict[str, Any]]:
+        stmt = select(PROJECT).order_by(PROJECT.c.number)
+        for column, value in (
+            (PROJECT.c.state, where.state),
+            (PROJECT.c.owner, where.owner),
+            (PROJECT.c.directorate, where.directorate),
+            (PROJECT.c.workflow, where.workflow),
+            (PROJECT.c.programme_status, where.programme),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if where.overdue_at is not None:
+            stmt = stmt.where(PROJECT.c.next_review_at < ensure_utc(where.overdue_at))
+        if where.limit is not None:
+            stmt = stmt.limit(where.limit)
+        if where.offset:
+            stmt = stmt.offset(where.offset)
+        return [dict(row) for row in self._conn.execute(stmt).mappings()]
+
+    def audit_heads(self) -> list[AuditHead]:
+        """Every project's chain length and head hash, in reference order."""
+        stmt = select(
+            PROJECT.c.id, PROJECT.c.ref, PROJECT.c.event_count, PROJECT.c.head_hash
+        ).order_by(PROJECT.c.number)
+        return [AuditHead(*row) for row in self._conn.execute(stmt)]
+
+    def due_for_review(self, now: datetime, limit: int | None = None) -> list[DueReview]:
+        """Projects whose review is due by ``now``, the longest overdue first (indexed)."""
+        stmt = (
+            select(
+                PROJECT.c.id,
+                PROJECT.c.ref,
+                PROJECT.c.title,
+                PROJECT.c.owner,
+                PROJECT.c.sponsor,
+                PROJECT.c.workflow,
+                PROJECT.c.workflow_version,
+                PROJECT.c.next_review_at,
+            )
+            .where(PROJECT.c.next_review_at <= ensure_utc(now))
+            .order_by(PROJECT.c.next_review_at)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [
+            DueReview(*row[:-1], next_review_at=ensure_utc(row[-1]))
+            for row in self._conn.execute(stmt)
+        ]
+
+
+class Records:
+    """A project's PDSA cycles, measures and data points."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def cycles(self, project_id: str) -> list[PdsaCycle]:
+        stmt = select(CYCLE).where(CYCLE.c.project_id == project_id).order_by(CYCLE.c.number)
+        return [PdsaCycle.from_row(row) for row in self._conn.execute(stmt).mappings()]
+
+    def cycle(self, project_id: str, number: int) -> PdsaCycle | None:
+        stmt = select(CYCLE).where(CYCLE.c.project_id == project_id, CYCLE.c.number == number)
+        row = self._conn.execute(stmt).mappings().first()
+        return None if row is None else PdsaCycle.from_row(row)
+
+    def save_cycle(self, project_id: str, number: int, values: Mapping[str, Any]) -> None:
+        if self.cycle(project_id, number) is None:
+            self._conn.execute(
+                insert(CYCLE).values(
+                    project_id=project_id, number=number, **{"observations": [], **values}
+                )
+            )
+        elif values:
+            self._conn.execute(
+                update(CYCLE)
+                .where(CYCLE.c.project_id == project_id, CYCLE.c.number == number)
+                .values(**values)
+            )
+
+    def measures(self, project_id: str) -> list[Measure]:
+        stmt = select(MEASURE).where(MEASURE.c.project_id == project_id).order_by(MEASURE.c.id)
+        return [Measure.from_row(row) for row in self._conn.execute(stmt).mappings()]
+
+    def add_measure(self, values: Mapping[str, Any]) -> int:
+        result = self._conn.execute(insert(MEASURE).values(**values).returning(MEASURE.c.id))
+        return int(result.scalar_one())
+
+    def add_data_point(self, values: Mapping[str, Any]) -> int:
+        values = {**values, "observed_at": ensure_utc(values["observed_at"])}
+        stmt = insert(DATA_POINT).values(**values).returning(DATA_POINT.c.id)
+        return int(self._conn.execute(stmt).scalar_one())
+
+    def data_points(self, measure_id: int) -> list[DataPoint]:
+        stmt = (
+            select(DATA_POINT)
+            .where(DATA_POINT.c.measure_id == measure_id)
+            .order_by(DATA_POINT.c.observed_at, DATA_POINT.c.id)
+        )
+        return [DataPoint.from_row(row) for row in self._conn.execute(stmt).mappings()]
