@@ -8,6 +8,7 @@ This package depends on nothing else in qiflow but :mod:`qiflow.exceptions`.
 
 from qiflow.spc.inputs import IMPROVEMENT_DIRECTIONS, Improvement
 from qiflow.spc.rules import RULES, Rule
+from qiflow.spc.runchart import RunChartPoint, RunChartResult, RunRule, run_chart, runs_limits
 from qiflow.spc.xmr import (
     ASSURANCE_ICONS,
     POINT_TYPES,
@@ -31,9 +32,14 @@ __all__ = [
     "Improvement",
     "PointType",
     "Rule",
+    "RunChartPoint",
+    "RunChartResult",
+    "RunRule",
     "VariationIcon",
     "XmrPeriod",
     "XmrPoint",
     "XmrResult",
+    "run_chart",
+    "runs_limits",
     "xmr",
 ]
