@@ -203,9 +203,21 @@ def xmr(
         chunk = series[start : end + 1]
         limits = period_limits(chunk, fix_after=fix, screen=screen_outliers)
         periods.append(_period(start, end, limits, fix))
+        types = {side: point_type(side, direction) for side in (-1, 0, 1)}
+        lines = (limits.mean, limits.lpl, limits.upl)
+        two_sigma = (limits.lower_two_sigma, limits.upper_two_sigma)
         for offset, (rule, side) in enumerate(classify(chunk, limits)):
             points.append(
-                _point(start + offset, number, chunk[offset], limits, rule, side, direction)
+                XmrPoint(
+                    start + offset,
+                    number,
+                    chunk[offset],
+                    *lines,
+                    *two_sigma,
+                    rule is not None,
+                    types[side],
+                    rule,
+                )
             )
     last = points[-1]
     return XmrResult(
@@ -228,28 +240,4 @@ def _period(start: int, end: int, limits: Limits, fix: int | None) -> XmrPeriod:
         start=start,
         end=end,
         baseline_points=size if fix is None else min(size, fix),
-    )
-
-
-def _point(
-    index: int,
-    period: int,
-    value: float,
-    limits: Limits,
-    rule: Rule | None,
-    side: int,
-    direction: Improvement,
-) -> XmrPoint:
-    return XmrPoint(
-        index=index,
-        period=period,
-        value=value,
-        mean=limits.mean,
-        lpl=limits.lpl,
-        upl=limits.upl,
-        lower_two_sigma=limits.lower_two_sigma,
-        upper_two_sigma=limits.upper_two_sigma,
-        special_cause=rule is not None,
-        point_type=point_type(side, direction),
-        rule=rule,
     )
