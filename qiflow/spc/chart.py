@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 
 from matplotlib import rc_context
 from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
@@ -195,6 +196,11 @@ def _draw(
     axes = figure.add_subplot()
     axes.set_title(title, loc="left", fontsize=12)
     axes.set_xlabel("Date" if dates is not None else "Point")
+    if dates is not None:
+        # matplotlib.dates has no annotations on these two constructors
+        locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     if unit:
         axes.set_ylabel(unit)
     axes.grid(True, color="#e8e8e8", linewidth=0.6)
@@ -320,7 +326,7 @@ def _draw_icons(figure: Figure, result: XmrResult) -> None:
     if result.assurance_icon is not None:
         icons.append(("assurance", ASSURANCE_TEXT[result.assurance_icon]))
     for slot, (kind, (colour, letter, caption)) in enumerate(icons):
-        box = figure.add_axes((0.83 + 0.085 * slot, 0.06, 0.075, 0.16))
+        box = figure.add_axes((0.80 + 0.1 * slot, 0.06, 0.09, 0.16))
         box.set_gid(f"spc-{kind}-icon")
         box.set_aspect("equal")
         box.set_xlim(-1, 1)

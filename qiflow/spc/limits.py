@@ -69,7 +69,9 @@ def period_limits(values: Sequence[float], *, fix_after: int | None, screen: boo
     amr = r_mean(ranges)
     if screen:
         cut = OUTLIER_SCREEN * amr
-        amr = r_mean([moving_range for moving_range in ranges if moving_range < cut])
+        kept = [moving_range for moving_range in ranges if moving_range < cut]
+        if len(kept) < len(ranges):  # the same ranges give the same mean
+            amr = r_mean(kept)
     return Limits(
         mean=mean,
         amr=amr,
