@@ -192,3 +192,21 @@ def test_bad_input_is_refused_with_a_clear_message(call: object, message: str) -
 def test_fix_after_longer_than_the_series_uses_every_point() -> None:
     values = [3, 5, 4, 6, 5, 4, 6, 5]
     assert xmr(values, fix_after=20).points == xmr(values).points
+
+
+def test_a_period_without_moving_ranges_has_undefined_limits_and_says_so() -> None:
+    # every moving range is 0, and screening keeps only ranges below 3.267 x 0: none left
+    flat = xmr([4.0] * 14, target=5)
+    assert math.isnan(flat.points[0].upl)
+    assert flat.assurance_icon == "inconsistent"  # R: target > NA is not TRUE
+    assert flat.warnings == [
+        "period 1 (points 0-13) has no usable moving range (a single point, or every moving "
+        "range is zero), so its limits are undefined and no point is outside them"
+    ]
+    # unscreened, the same series has limits of zero width on the mean
+    assert xmr([4.0] * 14, screen_outliers=False).points[0].upl == 4.0
+    # a rebase at the last point leaves a period of one point
+    single = xmr([10, 12, 11, 13, 12, 10, 11, 12, 13, 11, 12, 11, 10, 12, 30], rebase=[14])
+    assert math.isnan(single.points[-1].lpl)
+    assert single.points[-1].mean == 30
+    assert len(single.warnings) == 2  # a period of one point is short as well
