@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.lifecycle", "qiflow.notify", "qiflow.charter"),  # independent domain packages
     ("qiflow.workflow",),
     ("qiflow.store",),  # all SQL
-    ("qiflow.fields", "qiflow.replay"),  # values: checks and replays of snapshots
+    ("qiflow.fields", "qiflow.replay", "qiflow.spc"),  # values: checks, replays, SPC
     ("qiflow.snapshots", "qiflow.audit"),  # the frozen values; the hash chain
     (  # the ground: time, durations, errors, logging, hook markers, bundled data
         "qiflow.clock",
@@ -47,6 +47,7 @@ OWNED = {
     "psycopg": "qiflow.store",
     "apscheduler": "qiflow.daemon",
     "click": "qiflow.cli",
+    "matplotlib": "qiflow.spc",
 }
 
 
