@@ -21,6 +21,8 @@ from dataclasses import dataclass
 LIMIT = 2.66
 #: R computes ``2 * (limit / 3)``; the same operations keep the same last bit.
 NEAR_LIMIT = 2 * (LIMIT / 3)
+_MANTISSA_BITS = 53
+_MAX_EXPONENT = 1024
 #: A moving range of this many AMRs or more is an outlier and leaves the AMR.
 OUTLIER_SCREEN = 3.267
 
@@ -46,19 +48,25 @@ def r_mean(values: Sequence[float]) -> float:
 
     R sums in extended precision and refines the quotient with a second pass over the
     residuals, which lands on the double nearest the exact mean; a plain ``sum / n`` can be
-    one unit in the last place away, enough to move a point onto or off a limit. The exact
-    sum is taken over integers (every double is an integer over a power of two) and Python's
-    integer division rounds correctly. Empty input gives NaN, as ``mean(numeric(0))`` does.
+    one unit in the last place away, enough to move a point onto or off a limit. Here the
+    sum is exact: every value is scaled by the same power of two into an integer (the
+    smallest value's last bit becomes 1), and Python's integer division rounds correctly.
+    Empty input gives NaN, as ``mean(numeric(0))`` does.
     """
     count = len(values)
     if count == 0:
         return math.nan
-    ratios = [value.as_integer_ratio() for value in values]
-    scale = max(denominator for _, denominator in ratios).bit_length() - 1
-    total = sum(
-        numerator << (scale - denominator.bit_length() + 1) for numerator, denominator in ratios
-    )
-    return total / (count << scale)
+    magnitudes = list(filter(None, map(abs, values)))
+    if not magnitudes:
+        return 0.0
+    scale = _MANTISSA_BITS - math.frexp(min(magnitudes))[1]
+    if math.frexp(max(magnitudes))[1] + scale >= _MAX_EXPONENT:  # would overflow: ratios
+        ratios = [value.as_integer_ratio() for value in values]
+        shift = max(denominator for _, denominator in ratios).bit_length() - 1
+        total = sum(n << (shift - d.bit_length() + 1) for n, d in ratios)
+        return total / (count << shift)
+    total = sum(map(int, map(math.ldexp, values, itertools.repeat(scale, count))))
+    return total / (count << scale) if scale >= 0 else total * (1 << -scale) / count
 
 
 def period_limits(values: Sequence[float], *, fix_after: int | None, screen: bool) -> Limits:

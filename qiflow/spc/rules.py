@@ -73,17 +73,17 @@ def shift_ends(sides: Sequence[int]) -> list[int]:
 def two_in_three(near: Sequence[bool], sides: Sequence[int]) -> list[bool]:
     """Points near a limit in a window of three on one side with two or more near it."""
     length = len(near)
-    window_holds = [
-        abs(sides[start] + sides[start + 1] + sides[start + 2]) == 3
-        and near[start] + near[start + 1] + near[start + 2] >= 2
-        for start in range(length - 2)
-    ]
+    # holds[start]: the window start .. start + 2 is all on one side, two or more near
+    holds = [False] * (length + 2)
+    for start in range(length - 2):
+        if (
+            near[start] + near[start + 1] + near[start + 2] >= 2
+            and abs(sides[start] + sides[start + 1] + sides[start + 2]) == 3
+        ):
+            holds[start] = True
+    # holds[-1] and holds[-2] stay False for the windows that would start before 0
     return [
-        near[position]
-        and any(
-            window_holds[start]
-            for start in range(max(0, position - 2), min(position, length - 3) + 1)
-        )
+        near[position] and (holds[position] or holds[position - 1] or holds[position - 2])
         for position in range(length)
     ]
 
@@ -95,7 +95,7 @@ def classify(values: Sequence[float], limits: Limits) -> list[tuple[Rule | None,
     low, high = limits.lower_two_sigma, limits.upper_two_sigma
     # NaN limits make every comparison false, as R's NA conditions are in case_when.
     outside = [value > upl or value < lpl for value in values]
-    sides = [_sign(value - mean) for value in values]
+    sides = [(value > mean) - (value < mean) for value in values]
     near = [
         not out and (value < low or value > high)
         for value, out in zip(values, outside, strict=True)

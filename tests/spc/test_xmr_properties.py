@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from qiflow.spc import XmrResult, xmr
+from qiflow.spc.limits import r_mean
 
 SWAP = {
     "special_cause_improvement": "special_cause_concern",
@@ -156,3 +158,11 @@ def test_fixing_on_more_points_than_there_are_changes_nothing(
     assume(fix_after >= len(values))
     # repr, because NaN limits (a flat series) are never == themselves
     assert repr(xmr(values, fix_after=fix_after).points) == repr(xmr(values).points)
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
+@settings(max_examples=500)
+def test_the_mean_is_the_exact_mean_correctly_rounded(values: list[float]) -> None:
+    """R's mean() lands on the double nearest the exact mean; so must ours (any magnitude)."""
+    exact = sum(map(Fraction, values)) / len(values)
+    assert r_mean(values) == float(exact)
