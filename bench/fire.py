@@ -72,7 +72,7 @@ class RawLoop:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT * FROM project WHERE id = ?", (pid,)).fetchone()
+            row = conn.execute("SELECT * FROM qiflow_project WHERE id = ?", (pid,)).fetchone()
             if actor not in (row["owner"], row["sponsor"]):
                 raise PermissionError(f"{actor} may not {trigger} {row['ref']}")
             dest = "on_hold" if trigger == "pause" else row["previous_state"]
@@ -92,13 +92,14 @@ class RawLoop:
             digest = link(row["head_hash"], pid, pos, version, TRANSITIONED, actor, payload, now)
             stamp = sql_time(now)
             conn.execute(
-                "INSERT INTO event (project_id, pos, version, type, actor, payload, created_at,"
-                " prev_hash, hash) VALUES (?, ?, ?, 'project.transitioned', ?, ?, ?, ?, ?)",
+                "INSERT INTO qiflow_event (project_id, pos, version, type, actor, payload,"
+                " created_at, prev_hash, hash)"
+                " VALUES (?, ?, ?, 'project.transitioned', ?, ?, ?, ?, ?)",
                 (pid, pos, version, actor, payload, stamp, row["head_hash"], digest),
             )
             review_at = sql_time(due) if due else None
             updated = conn.execute(
-                "UPDATE project SET state = ?, previous_state = ?, next_review_at = ?,"
+                "UPDATE qiflow_project SET state = ?, previous_state = ?, next_review_at = ?,"
                 " version = ?, updated_at = ?, event_count = ?, head_hash = ?"
                 " WHERE id = ? AND version = ?",
                 (dest, row["state"], review_at, version, stamp, pos, digest, pid, row["version"]),
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     seed(engine_db, args.projects)
     with closing(connect(engine_db)) as src, closing(connect(raw_db)) as dst:
         src.backup(dst)
-        ids = [r[0] for r in src.execute("SELECT id FROM project ORDER BY number")]
+        ids = [r[0] for r in src.execute("SELECT id FROM qiflow_project ORDER BY number")]
     chosen = random.Random(args.seed).sample(ids, k=min(len(ids), fires // 2))
     plan: list[Fire] = []
     for i in range(fires // 2):

@@ -61,12 +61,16 @@ def seed(path: Path, projects: int) -> None:
     with Engine(f"sqlite:///{path}", migrate=True) as engine:
         engine.create_project("Benchmark project 1", actor=OWNER, owner=OWNER, sponsor=SPONSOR)
     conn = connect(path)
-    project = dict(conn.execute("SELECT * FROM project").fetchone())
-    event = dict(conn.execute("SELECT * FROM event").fetchone())
+    project = dict(conn.execute("SELECT * FROM qiflow_project").fetchone())
+    event = dict(conn.execute("SELECT * FROM qiflow_event").fetchone())
     payload, created = json.loads(event["payload"]), datetime.fromisoformat(event["created_at"])
     p_cols, e_cols = list(project), [c for c in event if c != "seq"]
-    p_sql = f"INSERT INTO project ({', '.join(p_cols)}) VALUES ({', '.join('?' * len(p_cols))})"
-    e_sql = f"INSERT INTO event ({', '.join(e_cols)}) VALUES ({', '.join('?' * len(e_cols))})"
+    p_sql = (
+        f"INSERT INTO qiflow_project ({', '.join(p_cols)}) VALUES ({', '.join('?' * len(p_cols))})"
+    )
+    e_sql = (
+        f"INSERT INTO qiflow_event ({', '.join(e_cols)}) VALUES ({', '.join('?' * len(e_cols))})"
+    )
     started = time.perf_counter()
     for first in range(2, projects + 1, CHUNK):
         p_rows, e_rows = [], []
@@ -82,7 +86,7 @@ def seed(path: Path, projects: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(p_sql, p_rows)
         conn.executemany(e_sql, e_rows)
-        conn.execute("UPDATE counter SET value = ? WHERE name = 'project'", (number,))
+        conn.execute("UPDATE qiflow_counter SET value = ? WHERE name = 'project'", (number,))
         conn.execute("COMMIT")
         rate = (number - 1) / (time.perf_counter() - started)
         note(f"  seeded {number:>9,} / {projects:,} projects ({rate:,.0f}/s)")

@@ -40,10 +40,12 @@ def make_due(path: Path, due: int) -> None:
     """Every project's review far ahead, except ``due`` of them, due yesterday."""
     conn = connect(path)
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("UPDATE project SET next_review_at = ?", (sql_time(NOW + timedelta(days=90)),))
-    step = max(1, conn.execute("SELECT count(*) FROM project").fetchone()[0] // due)
     conn.execute(
-        "UPDATE project SET next_review_at = ? WHERE number % ? = 0 AND number <= ?",
+        "UPDATE qiflow_project SET next_review_at = ?", (sql_time(NOW + timedelta(days=90)),)
+    )
+    step = max(1, conn.execute("SELECT count(*) FROM qiflow_project").fetchone()[0] // due)
+    conn.execute(
+        "UPDATE qiflow_project SET next_review_at = ? WHERE number % ? = 0 AND number <= ?",
         (sql_time(NOW - timedelta(days=1)), step, step * due),
     )
     conn.execute("COMMIT")

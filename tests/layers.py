@@ -25,7 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.plugins",),
     ("qiflow.hookspecs",),  # the plugin contract
     ("qiflow.governance",),
-    ("qiflow.lifecycle", "qiflow.notify", "qiflow.charter"),  # independent domain packages
+    # independent domain packages
+    ("qiflow.lifecycle", "qiflow.notify", "qiflow.charter", "qiflow.spc"),
     ("qiflow.workflow",),
     ("qiflow.store",),  # all SQL
     ("qiflow.fields", "qiflow.replay", "qiflow.spc"),  # values: checks, replays, SPC

@@ -25,14 +25,14 @@ def _populate(engine: Engine) -> tuple[str, list[int]]:
 def change_payload(conn: Connection, seqs: list[int]) -> int:
     target = conn.execute(
         text(
-            "SELECT min(seq) FROM event WHERE type = 'project.transitioned' "
+            "SELECT min(seq) FROM qiflow_event WHERE type = 'project.transitioned' "
             'AND payload LIKE \'%"to":"pdsa_testing"%\''
         )
     ).scalar_one()
     assert target in seqs
     conn.execute(
         text(
-            "UPDATE event SET payload = replace(payload, 'pdsa_testing', 'adopted') "
+            "UPDATE qiflow_event SET payload = replace(payload, 'pdsa_testing', 'adopted') "
             "WHERE seq = :seq"
         ),
         {"seq": target},
@@ -41,40 +41,44 @@ def change_payload(conn: Connection, seqs: list[int]) -> int:
 
 
 def change_actor(conn: Connection, seqs: list[int]) -> int:
-    conn.execute(text("UPDATE event SET actor = 'mallory' WHERE seq = :seq"), {"seq": seqs[3]})
+    conn.execute(
+        text("UPDATE qiflow_event SET actor = 'mallory' WHERE seq = :seq"), {"seq": seqs[3]}
+    )
     return seqs[3]
 
 
 def delete_middle(conn: Connection, seqs: list[int]) -> int:
-    conn.execute(text("DELETE FROM event WHERE seq = :seq"), {"seq": seqs[4]})
+    conn.execute(text("DELETE FROM qiflow_event WHERE seq = :seq"), {"seq": seqs[4]})
     return seqs[5]  # the next row no longer follows its predecessor
 
 
 def delete_last(conn: Connection, seqs: list[int]) -> None:
-    conn.execute(text("DELETE FROM event WHERE seq = :seq"), {"seq": seqs[-1]})
+    conn.execute(text("DELETE FROM qiflow_event WHERE seq = :seq"), {"seq": seqs[-1]})
 
 
 def reorder(conn: Connection, seqs: list[int]) -> int:
     a, b = seqs[2], seqs[3]
-    conn.execute(text("UPDATE event SET pos = -pos WHERE seq IN (:a, :b)"), {"a": a, "b": b})
-    conn.execute(text("UPDATE event SET pos = 3 WHERE seq = :b"), {"b": b})
-    conn.execute(text("UPDATE event SET pos = 4 WHERE seq = :a"), {"a": a})
+    conn.execute(text("UPDATE qiflow_event SET pos = -pos WHERE seq IN (:a, :b)"), {"a": a, "b": b})
+    conn.execute(text("UPDATE qiflow_event SET pos = 3 WHERE seq = :b"), {"b": b})
+    conn.execute(text("UPDATE qiflow_event SET pos = 4 WHERE seq = :a"), {"a": a})
     return b
 
 
 def edit_row(conn: Connection, seqs: list[int]) -> None:
-    conn.execute(text("UPDATE project SET state = 'sustained' WHERE ref = 'QI-0002'"))
+    conn.execute(text("UPDATE qiflow_project SET state = 'sustained' WHERE ref = 'QI-0002'"))
 
 
 def bypass_append_only(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
-        conn.execute(text("DROP TRIGGER event_append_only_update"))
-        conn.execute(text("DROP TRIGGER event_append_only_delete"))
+        conn.execute(text("DROP TRIGGER qiflow_event_append_only_update"))
+        conn.execute(text("DROP TRIGGER qiflow_event_append_only_delete"))
     else:
-        conn.execute(text("ALTER TABLE event DISABLE TRIGGER event_append_only"))
+        conn.execute(text("ALTER TABLE qiflow_event DISABLE TRIGGER qiflow_event_append_only"))
 
 
-@pytest.mark.parametrize("statement", ["UPDATE event SET actor = 'mallory'", "DELETE FROM event"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE qiflow_event SET actor = 'mallory'", "DELETE FROM qiflow_event"]
+)
 def test_the_database_refuses_to_change_events(engine: Engine, db_url: str, statement: str) -> None:
     _populate(engine)
     raw = create_engine(normalise_url(db_url))

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import DDL, JSON, Column, Index, Text, UniqueConstraint, event
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+#: Every qiflow table name starts with this, so none collides with a host's tables.
+TABLE_PREFIX = "qiflow_"
 
-class ProjectRow(SQLModel, table=True):
-    __tablename__ = "project"
+
+class QiflowModel(SQLModel, registry=registry()):
+    """The base of qiflow's tables: its own registry and metadata, not SQLModel's shared one.
+
+    A host application's SQLModel tables (its own ``project``, say) and qiflow's never
+    meet: neither's ``create_all`` creates the other's tables, and Alembic autogenerate
+    on either metadata sees only its own.
+    """
+
+
+class ProjectRow(QiflowModel, table=True):
+    __tablename__ = "qiflow_project"
 
     id: str = Field(primary_key=True, max_length=32)
     number: int = Field(unique=True)
@@ -55,14 +68,14 @@ class ProjectRow(SQLModel, table=True):
     updated_at: datetime
 
 
-class EventRow(SQLModel, table=True):
+class EventRow(QiflowModel, table=True):
     """Append-only; each project's events form a SHA-256 hash chain."""
 
-    __tablename__ = "event"
+    __tablename__ = "qiflow_event"
     __table_args__ = (UniqueConstraint("project_id", "pos", name="uq_event_project_pos"),)
 
     seq: int | None = Field(default=None, primary_key=True)
-    project_id: str = Field(foreign_key="project.id", max_length=32)
+    project_id: str = Field(foreign_key="qiflow_project.id", max_length=32)
     pos: int
     version: int
     type: str = Field(max_length=100)
@@ -73,17 +86,17 @@ class EventRow(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
-class CounterRow(SQLModel, table=True):
+class CounterRow(QiflowModel, table=True):
     """Named counters (project reference numbers), incremented under a row lock."""
 
-    __tablename__ = "counter"
+    __tablename__ = "qiflow_counter"
 
     name: str = Field(primary_key=True, max_length=50)
     value: int
 
 
-class IdempotencyRow(SQLModel, table=True):
-    __tablename__ = "idempotency"
+class IdempotencyRow(QiflowModel, table=True):
+    __tablename__ = "qiflow_idempotency"
 
     key: str = Field(primary_key=True, max_length=200)
     project_id: str = Field(max_length=32)
@@ -92,10 +105,10 @@ class IdempotencyRow(SQLModel, table=True):
     created_at: datetime
 
 
-class WorkflowRow(SQLModel, table=True):
+class WorkflowRow(QiflowModel, table=True):
     """Every workflow version a project was ever created on, kept so it can be replayed."""
 
-    __tablename__ = "workflow_definition"
+    __tablename__ = "qiflow_workflow_definition"
 
     name: str = Field(primary_key=True, max_length=100)
     version: int = Field(primary_key=True)
@@ -104,10 +117,10 @@ class WorkflowRow(SQLModel, table=True):
     loaded_at: datetime
 
 
-class PdsaCycleRow(SQLModel, table=True):
-    __tablename__ = "pdsa_cycle"
+class PdsaCycleRow(QiflowModel, table=True):
+    __tablename__ = "qiflow_pdsa_cycle"
 
-    project_id: str = Field(foreign_key="project.id", primary_key=True, max_length=32)
+    project_id: str = Field(foreign_key="qiflow_project.id", primary_key=True, max_length=32)
     number: int = Field(primary_key=True)
     plan: str | None = Field(default=None, sa_column=Column(Text))
     prediction: str | None = Field(default=None, sa_column=Column(Text))
@@ -116,33 +129,33 @@ class PdsaCycleRow(SQLModel, table=True):
     act: str | None = Field(default=None, max_length=100)
 
 
-class MeasureRow(SQLModel, table=True):
-    __tablename__ = "measure"
+class MeasureRow(QiflowModel, table=True):
+    __tablename__ = "qiflow_measure"
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_measure_project_name"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    project_id: str = Field(foreign_key="project.id", max_length=32)
+    project_id: str = Field(foreign_key="qiflow_project.id", max_length=32)
     name: str = Field(max_length=200)
     kind: str = Field(max_length=20)
     unit: str = Field(max_length=50)
     direction: str = Field(max_length=20)
 
 
-class DataPointRow(SQLModel, table=True):
-    __tablename__ = "data_point"
-    __table_args__ = (Index("ix_data_point_measure_observed", "measure_id", "observed_at"),)
+class DataPointRow(QiflowModel, table=True):
+    __tablename__ = "qiflow_data_point"
+    __table_args__ = (Index("ix_qiflow_data_point_measure_observed", "measure_id", "observed_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    measure_id: int = Field(foreign_key="measure.id")
+    measure_id: int = Field(foreign_key="qiflow_measure.id")
     observed_at: datetime
     value: float
     note: str | None = Field(default=None, sa_column=Column(Text))
 
 
-class PersonRow(SQLModel, table=True):
+class PersonRow(QiflowModel, table=True):
     """The built-in staff directory (``qiflow people import``); a plugin may replace it."""
 
-    __tablename__ = "person"
+    __tablename__ = "qiflow_person"
 
     id: str = Field(primary_key=True, max_length=200)
     name: str = Field(max_length=200)
@@ -156,14 +169,14 @@ class PersonRow(SQLModel, table=True):
     updated_at: datetime
 
 
-class SignoffRow(SQLModel, table=True):
+class SignoffRow(QiflowModel, table=True):
     """One request for a gate's approval (a round); a resubmission is a new round."""
 
-    __tablename__ = "signoff"
+    __tablename__ = "qiflow_signoff"
     __table_args__ = (UniqueConstraint("project_id", "gate", "round", name="uq_signoff_round"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    project_id: str = Field(foreign_key="project.id", max_length=32)
+    project_id: str = Field(foreign_key="qiflow_project.id", max_length=32)
     gate: str = Field(max_length=100)
     round: int
     stage: str = Field(max_length=200)
@@ -181,12 +194,12 @@ class SignoffRow(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
-class SignoffDecisionRow(SQLModel, table=True):
-    __tablename__ = "signoff_decision"
+class SignoffDecisionRow(QiflowModel, table=True):
+    __tablename__ = "qiflow_signoff_decision"
     __table_args__ = (UniqueConstraint("signoff_id", "role", name="uq_decision_role"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    signoff_id: int = Field(foreign_key="signoff.id")
+    signoff_id: int = Field(foreign_key="qiflow_signoff.id")
     role: str = Field(max_length=100)
     approver: str = Field(max_length=200)
     delegated_by: str | None = Field(default=None, max_length=200)
@@ -195,15 +208,15 @@ class SignoffDecisionRow(SQLModel, table=True):
     decided_at: datetime
 
 
-class NotificationRow(SQLModel, table=True):
+class NotificationRow(QiflowModel, table=True):
     """The delivery outbox: one row per thing to tell one person, enqueued exactly once.
 
     ``key`` is unique: (item, kind, due instant, recipient), so however many daemons
     sweep at once, a reminder is enqueued once. Daemons claim rows with a lease.
     """
 
-    __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_status_due", "status", "not_before"),)
+    __tablename__ = "qiflow_notification"
+    __table_args__ = (Index("ix_qiflow_notification_status_due", "status", "not_before"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=300, unique=True)
@@ -225,10 +238,10 @@ class NotificationRow(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
-class DaemonRow(SQLModel, table=True):
+class DaemonRow(QiflowModel, table=True):
     """What each daemon last did, for ``qiflow daemon status``."""
 
-    __tablename__ = "daemon"
+    __tablename__ = "qiflow_daemon"
 
     name: str = Field(primary_key=True, max_length=200)
     last_sweep_at: datetime | None = None
@@ -236,18 +249,38 @@ class DaemonRow(SQLModel, table=True):
     updated_at: datetime
 
 
-metadata = SQLModel.metadata
+#: The event table is append-only, enforced by the database (created with the table).
+APPEND_ONLY_SQLITE = [
+    f"CREATE TRIGGER qiflow_event_append_only_{action.lower()} BEFORE {action} ON qiflow_event "
+    "BEGIN SELECT RAISE(ABORT, 'the event table is append-only'); END"
+    for action in ("UPDATE", "DELETE")
+]
+APPEND_ONLY_POSTGRES = [
+    "CREATE OR REPLACE FUNCTION qiflow_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'the event table is append-only'; END $$",
+    "CREATE TRIGGER qiflow_event_append_only BEFORE UPDATE OR DELETE ON qiflow_event "
+    "FOR EACH ROW EXECUTE FUNCTION qiflow_event_append_only()",
+]
 
-PROJECT = metadata.tables["project"]
-EVENT = metadata.tables["event"]
-COUNTER = metadata.tables["counter"]
-IDEMPOTENCY = metadata.tables["idempotency"]
-WORKFLOW = metadata.tables["workflow_definition"]
-CYCLE = metadata.tables["pdsa_cycle"]
-MEASURE = metadata.tables["measure"]
-DATA_POINT = metadata.tables["data_point"]
-PERSON = metadata.tables["person"]
-SIGNOFF = metadata.tables["signoff"]
-DECISION = metadata.tables["signoff_decision"]
-NOTIFICATION = metadata.tables["notification"]
-DAEMON = metadata.tables["daemon"]
+metadata = QiflowModel.metadata
+for _dialect, _statements in (("sqlite", APPEND_ONLY_SQLITE), ("postgresql", APPEND_ONLY_POSTGRES)):
+    for _statement in _statements:
+        event.listen(
+            metadata.tables["qiflow_event"],
+            "after_create",
+            DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+        )
+
+PROJECT = metadata.tables["qiflow_project"]
+EVENT = metadata.tables["qiflow_event"]
+COUNTER = metadata.tables["qiflow_counter"]
+IDEMPOTENCY = metadata.tables["qiflow_idempotency"]
+WORKFLOW = metadata.tables["qiflow_workflow_definition"]
+CYCLE = metadata.tables["qiflow_pdsa_cycle"]
+MEASURE = metadata.tables["qiflow_measure"]
+DATA_POINT = metadata.tables["qiflow_data_point"]
+PERSON = metadata.tables["qiflow_person"]
+SIGNOFF = metadata.tables["qiflow_signoff"]
+DECISION = metadata.tables["qiflow_signoff_decision"]
+NOTIFICATION = metadata.tables["qiflow_notification"]
+DAEMON = metadata.tables["qiflow_daemon"]

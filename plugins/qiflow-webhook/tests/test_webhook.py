@@ -504,7 +504,7 @@ def everything_stored(db: Path) -> str:
 def notifications(db: Path) -> list[dict[str, Any]]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM notification ORDER BY id")]
+        return [dict(r) for r in conn.execute("SELECT * FROM qiflow_notification ORDER BY id")]
 
 
 def test_daemon_retries_with_the_same_key(

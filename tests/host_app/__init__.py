@@ -1,0 +1,1 @@
+"""A host application that embeds qiflow: its own SQLModel tables and Alembic migrations."""
