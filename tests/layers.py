@@ -25,8 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.plugins",),
     ("qiflow.hookspecs",),  # the plugin contract
     ("qiflow.governance",),
-    # independent domain packages
-    ("qiflow.lifecycle", "qiflow.notify", "qiflow.charter", "qiflow.spc"),
+    ("qiflow.lifecycle", "qiflow.notify", "qiflow.charter"),  # independent domain packages
     ("qiflow.workflow",),
     ("qiflow.store",),  # all SQL
     ("qiflow.fields", "qiflow.replay", "qiflow.spc"),  # values: checks, replays, SPC
