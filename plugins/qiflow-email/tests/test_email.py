@@ -324,6 +324,53 @@ def test_non_ascii_name_subject_and_body(serve: Serve) -> None:
     assert message.get_content() == "Café ☕\n"
 
 
+LONG_LINK = "https://intranet.example.nhs.uk/qi/" + "x" * 1_000
+
+
+def header_lines(envelope: Envelope) -> list[bytes]:
+    """The raw header lines as the server received them (before the blank line)."""
+    assert isinstance(envelope.content, bytes)
+    head = envelope.content.split(b"\r\n\r\n", 1)[0]
+    return head.split(b"\r\n")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        LONG_LINK,
+        "Réduire les chutes " + "é" * 1_000,  # a non-ASCII run
+        "Falls " + "-" * 2_000 + " prevention",
+    ],
+)
+def test_a_long_unbroken_word_in_a_title_is_delivered_within_the_line_limit(
+    serve: Serve, title: str
+) -> None:
+    """RFC 5322 2.1.1: no line over 998 characters; a server that keeps to the limit
+    (aiosmtpd does) answers 500 Line too long, and the reminder would be a dead letter."""
+    handler = Recorder()
+    subject = f"QI-0001 review due 01 Mar 2026: {title}"
+    body = f"The review of QI-0001 ({title}) was due on 01 Mar 2026."
+    plain(serve(handler)).send(notification(subject=subject, name="N" * 500, body=body))
+
+    envelope, message = handler.only()
+    assert max(len(line) for line in header_lines(envelope)) <= 998
+    assert max(len(line) for line in envelope.content.split(b"\r\n")) <= 998
+    shown = message["Subject"]
+    assert shown.startswith("QI-0001 review due 01 Mar 2026: ")  # what and when survive
+    assert shown.endswith("…")
+    assert len(shown) <= 160
+    assert title[:40] in shown
+
+
+def test_a_short_subject_is_not_shortened(serve: Serve) -> None:
+    handler = Recorder()
+    subject = "QI-0001 review due 01 Mar 2026: " + "Safer night observations on ward 7 " * 3
+    plain(serve(handler)).send(notification(subject=subject))
+
+    _, message = handler.only()
+    assert message["Subject"] == subject.strip()
+
+
 def test_a_non_ascii_address_needs_smtputf8(serve: Serve) -> None:
     address = "siân.jones@example.org"
     refusing = Recorder()

@@ -38,6 +38,11 @@ _KEY = re.compile(r"[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\Z")
 #: Headers are built here and stored as they are (see :func:`mailbox`); CRLF line ends.
 POLICY = SMTP_POLICY.clone(refold_source="none")
 MAX_NAME = 200
+#: The longest subject sent (characters); a longer one is cut, at a space if one is near.
+MAX_SUBJECT = 150
+#: The longest word a header keeps as plain text; a longer one (a link, say) is written
+#: as RFC 2047 encoded words, which fold anywhere, so no line passes RFC 5322's 998.
+MAX_PLAIN_WORD = 70
 
 #: The keys of ``[channels.email]`` after qiflow resolved ``password_env``/``password_file``.
 SETTINGS = (
@@ -66,14 +71,33 @@ def one_line(text: str) -> str:
     return _BREAKS.sub(" ", text).strip()
 
 
+def shorten(text: str, limit: int = MAX_SUBJECT) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis if longer: at
+    the last space of the final quarter, else mid-word (a long link has no space)."""
+    text = one_line(text)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 3 // 4:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
 def encode_text(text: str, header: str) -> str:
     """A header value for free text: one line, RFC 2047 words if not plain ASCII, folded.
 
     Folding puts a space at the start of every continuation line, and ``Header``
-    refuses any value in which a line could start a header of its own.
+    refuses any value in which a line could start a header of its own. Plain ASCII
+    folds only at spaces, so a text with a word longer than :data:`MAX_PLAIN_WORD`
+    is encoded too: encoded words split anywhere.
     """
     text = one_line(text)
-    plain = text.isascii() and "=?" not in text
+    plain = (
+        text.isascii()
+        and "=?" not in text
+        and all(len(word) <= MAX_PLAIN_WORD for word in text.split(" "))
+    )
     return Header(text, "us-ascii" if plain else "utf-8", header_name=header).encode(linesep="\n")
 
 
@@ -241,7 +265,7 @@ class EmailChannel:
         for header, value in (
             ("From", mailbox(self._sender_name, self._envelope_from)),
             ("To", mailbox(notification.name or "", address)),
-            ("Subject", encode_text(notification.subject, "Subject")),
+            ("Subject", encode_text(shorten(notification.subject), "Subject")),
             ("Date", format_datetime(datetime.now(UTC))),
             ("Message-ID", f"<{notification.key}@qiflow>"),
             ("Auto-Submitted", "auto-generated"),
