@@ -24,7 +24,16 @@ from qiflow.notify.delivery import DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
 
 SECRET_WORDS = ("password", "secret", "token", "api_key", "url")
-TOP_KEYS = {"database_url", "workflows_dir", "sending", "daemon", "routing", "channels", "plugins"}
+TOP_KEYS = {
+    "database_url",
+    "workflows_dir",
+    "sending",
+    "daemon",
+    "routing",
+    "channels",
+    "plugins",
+    "web",
+}
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,15 @@ def load_settings(
         },
     )
     resolved, secrets = _channels(doc.get("channels", {}) if channels else {}, env, problems)
+    # Channels link to the web pages ({base_url}/projects/{ref}) and date in the trust's zone.
+    base_url = str(env.get("QIFLOW_WEB_BASE_URL") or doc.get("web", {}).get("base_url", ""))
+    if base_url and not base_url.startswith(("https://", "http://")):
+        problems.append(f"web.base_url {base_url!r} must be an http(s) URL")
+    for table in resolved.values():
+        if "timezone" in sending:
+            table.setdefault("timezone", window.timezone)
+        if base_url:
+            table.setdefault("base_url", base_url.rstrip("/"))
     daemon = _daemon(doc.get("daemon", {}), problems, digest=bool(digest))
     allow = env.get("QIFLOW_PLUGINS")
     plugins = (

@@ -336,6 +336,9 @@ class Queued:
     message_key: str | None
     created_at: datetime
     sent_at: datetime | None
+    #: The project's reference and title, where the query joined them (a claim does).
+    project_ref: str | None = None
+    project_title: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Queued:

@@ -123,3 +123,28 @@ def test_the_window_respects_daylight_saving_and_bank_holidays() -> None:
 def test_bad_windows_say_what_is_wrong(days: str, hours: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_window(days, hours)
+
+
+def test_web_base_url_and_time_zone_reach_every_channel_table(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[web]\nbase_url = "https://qi.example.nhs.uk/"\n[sending]\ntimezone = "Europe/Dublin"\n'
+        '[channels.webhook]\nurl_env = "HOOK"\n'
+        '[channels.teams]\nurl_env = "HOOK"\nbase_url = "https://teams-only.example.nhs.uk"\n',
+    )
+    settings = load_settings(path, env={"HOOK": "https://hooks.example.org/x"})
+    assert settings.channels["webhook"]["base_url"] == "https://qi.example.nhs.uk"
+    assert settings.channels["teams"]["base_url"] == "https://teams-only.example.nhs.uk"
+    assert settings.channels["webhook"]["timezone"] == "Europe/Dublin"
+    bare = write(tmp_path, '[channels.webhook]\nurl_env = "HOOK"\n')
+    assert load_settings(bare, env={"HOOK": "https://h.example.org/x"}).channels["webhook"] == {
+        "url": "https://h.example.org/x"
+    }
+    env = {"HOOK": "https://h.example.org/x", "QIFLOW_WEB_BASE_URL": "http://localhost:8000"}
+    assert load_settings(bare, env=env).channels["webhook"]["base_url"] == "http://localhost:8000"
+
+
+def test_a_base_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[web]\nbase_url = "qi.example.nhs.uk"\n')
+    with pytest.raises(ConfigError, match=r"web\.base_url 'qi\.example\.nhs\.uk' must be an http"):
+        load_settings(path, env={})

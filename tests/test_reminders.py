@@ -305,3 +305,28 @@ def test_one_kind_of_event_can_be_routed_on_its_own(
     ]
     assert routed[0][2].endswith("QEIA stage 1 was rejected: Reduce missed doses")
     assert "awaits your decision" in routed[1][2]
+
+
+def test_each_item_names_its_project_rule_and_due_instant(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    """Channels link to the project and say why the person is told (issue 15)."""
+    engine, clock, recorder = setup
+    project = new_project(engine)  # idea: review due in 30 days
+    due = MONDAY_NOON + timedelta(days=30)
+    clock.advance(days=38)  # 8 days overdue: the owner and the sponsor are told
+    worker = Daemon(engine, settings(digest=False), name="d1")
+    assert worker.sweep_once() == 2
+    assert worker.deliver_once().sent == 2
+    by_recipient = {n.recipient: n.items for n in recorder.sent}
+    [owner_item] = by_recipient[OWNER]
+    [sponsor_item] = by_recipient[SPONSOR]
+    for item in (owner_item, sponsor_item):
+        assert item.project_ref == project.ref
+        assert item.project_title == project.title
+        assert item.due == due
+    assert owner_item.rule is not None
+    assert owner_item.rule.startswith("owner reminder: you own this project")
+    assert sponsor_item.rule is not None
+    assert sponsor_item.rule.startswith("sponsor escalation: you sponsor this project")
+    assert "7 days" in sponsor_item.rule

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from qiflow.exceptions import QiflowError
@@ -11,12 +12,19 @@ from qiflow.exceptions import QiflowError
 
 @dataclass(frozen=True)
 class Item:
-    """One thing a message is about (an overdue review, an escalation...)."""
+    """One thing a message is about (an overdue review, an escalation...).
+
+    ``rule`` names why the recipient is told ("sponsor escalation: ..."), ``due`` is
+    when the review or sign-off fell due (UTC); both are None when not known.
+    """
 
     kind: str
     project_ref: str | None
     subject: str
     body: str
+    rule: str | None = None
+    due: datetime | None = None
+    project_title: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import structlog
 from qiflow.notify import outbox
 from qiflow.notify.channels import Channel, DeliveryError, Item, Notification
 from qiflow.notify.civil_time import SendingWindow
+from qiflow.notify.reminders import describe
 from qiflow.snapshots import Person, Queued
 from qiflow.store import Store
 
@@ -51,7 +52,17 @@ def message_key(keys: Iterable[str]) -> str:
 
 
 def build(rows: Sequence[Queued], person: Person | None, key: str) -> Notification:
-    items = [Item(kind=r.kind, project_ref=None, subject=r.subject, body=r.body) for r in rows]
+    items = [
+        Item(
+            kind=r.kind,
+            project_ref=r.project_ref,
+            subject=r.subject,
+            body=r.body,
+            project_title=r.project_title,
+            **describe(r.key),
+        )
+        for r in rows
+    ]
     first = rows[0]
     if len(rows) == 1:
         subject, body = first.subject, first.body

@@ -13,6 +13,7 @@ so its cost grows with what is due, not with the size of the portfolio.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,36 @@ DEFAULT_AFTER = {"sponsor_after": "P7D", "transformation_after": "P21D"}
 SIGNOFF_PENDING_AFTER = parse_duration("P7D")
 SIGNOFF_EXPIRY_WARNING = parse_duration("P30D")
 REMINDER_KEYS = set(DEFAULT_AFTER)
+#: Why a person is told, by the stage in a notification's key (see :func:`describe`).
+RULES = {
+    "owner": "owner reminder: you own this project and its review is due",
+    "sponsor": "sponsor escalation: you sponsor this project and its review is overdue "
+    "past the workflow's sponsor_after (7 days unless the workflow sets another)",
+    "transformation_team": "transformation team escalation: the review is overdue past the "
+    "workflow's transformation_after (21 days unless the workflow sets another)",
+    "approvers": "approver reminder: you can decide this sign-off and it has been pending "
+    "for a week",
+    "expiring": "approval expiry warning: you own this project and one of its approvals "
+    "runs out within 30 days",
+    "event": "event notice: you are the owner, sponsor or an approver of this project, "
+    "or hold a role that is told of this event",
+}
+_KEY = re.compile(r"(?:review|signoff):[^:]+:(?P<due>[0-9T:.+-]+):(?P<stage>[a-z_]+):")
+
+
+def describe(key: str) -> dict[str, Any]:
+    """The rule and due instant behind a notification, read from its key (as built by
+    :func:`sweep`, :func:`_signoff_rows` and the event notices); empty if unknown."""
+    if key.startswith("event:"):
+        return {"rule": RULES["event"]}
+    found = _KEY.match(key)
+    if not found or found["stage"] not in RULES:
+        return {}
+    try:
+        due = ensure_utc(datetime.fromisoformat(found["due"]))
+    except ValueError:
+        return {}
+    return {"rule": RULES[found["stage"]], "due": due}
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from qiflow.clock import ensure_utc
 from qiflow.snapshots import NOTIFICATION_STATUSES, DaemonStatus, OutboxStatus, Queued
-from qiflow.store.tables import DAEMON, NOTIFICATION
+from qiflow.store.tables import DAEMON, NOTIFICATION, PROJECT
 
 PENDING, SENDING, SENT, DEAD = NOTIFICATION_STATUSES
 
@@ -77,7 +77,16 @@ class Outbox:
             .where(NOTIFICATION.c.id.in_(ids))
             .values(status=SENDING, claimed_by=daemon, lease_until=now + lease)
         )
-        stmt = select(NOTIFICATION).where(NOTIFICATION.c.id.in_(ids)).order_by(NOTIFICATION.c.id)
+        stmt = (
+            select(
+                NOTIFICATION,
+                PROJECT.c.ref.label("project_ref"),
+                PROJECT.c.title.label("project_title"),
+            )
+            .outerjoin(PROJECT, PROJECT.c.id == NOTIFICATION.c.project_id)
+            .where(NOTIFICATION.c.id.in_(ids))
+            .order_by(NOTIFICATION.c.id)
+        )
         return [Queued.from_row(row) for row in self._conn.execute(stmt).mappings()]
 
     def assign_key(self, ids: Sequence[int], key: str) -> None:
