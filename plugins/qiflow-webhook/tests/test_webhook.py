@@ -8,18 +8,14 @@ installed (``pip install -e plugins/qiflow-webhook``), and fail, not skip, witho
 
 from __future__ import annotations
 
-import json
+import base64
 import logging
 import socket
 import sqlite3
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,107 +28,12 @@ from qiflow.daemon import Daemon
 from qiflow.exceptions import ConfigError
 from qiflow.notify.channels import DeliveryError, Item, Notification
 from qiflow.notify.delivery import message_key
+from webhook_receiver import HOOK_PATH, SECRET, HookServer, Reply
 
 from qiflow_webhook.plugin import MAX_RETRY_AFTER, WebhookChannel, qiflow_channels, retry_after
 
-SECRET = "SECRET-TOKEN-123"
-HOOK_PATH = f"/hook/{SECRET}"
 ENV = "QIFLOW_TEST_HOOK"
 OWNER, SPONSOR = "olivia", "sam"
-
-
-# a real HTTP server -------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-class HookServer:
-    """Records each request and answers with the next queued :class:`Reply` (200 when none)."""
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self.replies: list[Reply] = []
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with server._lock:
-                    server.requests.append(
-                        Received(
-                            "POST",
-                            self.path,
-                            {k.lower(): v for k, v in self.headers.items()},
-                            json.loads(raw) if raw else None,
-                        )
-                    )
-                    reply = server.replies.pop(0) if server.replies else Reply()
-                if reply.delay:
-                    server._closing.wait(reply.delay)
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:  # the client gave up (a timeout test)
-                    pass
-
-            do_GET = do_POST  # a followed redirect would arrive as either
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.url = self.base + HOOK_PATH
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def reply(self, *replies: Reply) -> None:
-        with self._lock:
-            self.replies.extend(replies)
-
-    def close(self) -> None:
-        self._closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def server() -> Iterator[HookServer]:
-    hook = HookServer()
-    try:
-        yield hook
-    finally:
-        hook.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """httpx honours proxy variables; requests to 127.0.0.1 must go straight there."""
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.lower(), raising=False)
 
 
 @pytest.fixture
@@ -204,19 +105,56 @@ def test_generic_payload_and_idempotency_key(server: HookServer) -> None:
         "subject": "2 QI project items need your attention",
         "body": "- QI-0001 review due\n- QI-0002 review overdue",
         "items": [
-            {"kind": "reminder", "subject": "QI-0001 review due", "body": "Due on 4 Feb."},
+            {
+                "kind": "reminder",
+                "subject": "QI-0001 review due",
+                "body": "Due on 4 Feb.",
+                "project_ref": None,
+                "project_title": None,
+                "rule": None,
+                "due": None,
+                "url": None,
+            },
             {
                 "kind": "escalation",
                 "subject": "QI-0002 review overdue",
                 "body": "Overdue since 1 Jan.",
+                "project_ref": None,
+                "project_title": None,
+                "rule": None,
+                "due": None,
+                "url": None,
             },
         ],
     }
+    assert "webhook-signature" not in request.headers  # no secret configured
 
 
-def test_teams_message_card(server: HookServer) -> None:
-    n = notification()
-    channel(server.url, format="teams").send(n)
+def test_generic_items_link_to_the_project_page(server: HookServer) -> None:
+    due = datetime(2026, 6, 1, 23, 30, tzinfo=UTC)
+    item = Item(
+        "escalation",
+        "QI-0042",
+        "QI-0042 review overdue since 01 Jun 2026 (escalated to the sponsor): Falls",
+        "Overdue.",
+        rule="sponsor escalation: you sponsor this project",
+        due=due,
+        project_title="Falls",
+    )
+    channel(server.url, base_url="https://qi.example.nhs.uk/").send(notification(items=(item,)))
+
+    [request] = server.requests
+    [sent] = request.body["items"]
+    assert sent["url"] == "https://qi.example.nhs.uk/projects/QI-0042"
+    assert sent["project_ref"] == "QI-0042"
+    assert sent["project_title"] == "Falls"
+    assert sent["rule"] == "sponsor escalation: you sponsor this project"
+    assert sent["due"] == "2026-06-01T23:30:00+00:00"
+
+
+def test_teams_connector_keeps_the_legacy_message_card(server: HookServer) -> None:
+    n = notification(items=(Item("reminder", "QI-0001", "QI-0001 review due", "Due."),))
+    channel(server.url, format="teams-connector", base_url="https://qi.example.nhs.uk").send(n)
 
     [request] = server.requests
     assert request.headers["idempotency-key"] == n.key
@@ -226,6 +164,13 @@ def test_teams_message_card(server: HookServer) -> None:
         "summary": n.subject,
         "title": n.subject,
         "text": "The review of QI-0001 was due.\n\nRecord it.",  # Teams needs a blank line
+        "potentialAction": [
+            {
+                "@type": "OpenUri",
+                "name": "Open",
+                "targets": [{"os": "default", "uri": "https://qi.example.nhs.uk/projects/QI-0001"}],
+            }
+        ],
     }
 
 
@@ -435,6 +380,7 @@ def test_the_readme_configuration_works(tmp_path: Path) -> None:
     path.write_text(example, encoding="utf-8")
     env = {"QIFLOW_WEBHOOK_URL": f"https://hooks.example.org{HOOK_PATH}"}
     env["QIFLOW_TEAMS_URL"] = env["QIFLOW_WEBHOOK_URL"]
+    env["QIFLOW_WEBHOOK_SECRET"] = "whsec_" + base64.b64encode(bytes(range(32))).decode()
     settings = load_settings(path, env, check_permissions=True)
     assert settings.policy.routing["escalation"] == ("teams", "webhook")
     found = qiflow_channels(config=settings.channels)
@@ -442,6 +388,11 @@ def test_the_readme_configuration_works(tmp_path: Path) -> None:
         "webhook": "generic",
         "teams": "teams",
     }
+    webhook, teams = found["webhook"], found["teams"]
+    assert isinstance(webhook, WebhookChannel)
+    assert isinstance(teams, WebhookChannel)
+    assert (webhook.signed, teams.signed) == (True, False)
+    assert webhook.base_url == teams.base_url == "https://qi.example.nhs.uk"
 
 
 @pytest.mark.parametrize(

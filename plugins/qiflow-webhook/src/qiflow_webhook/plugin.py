@@ -3,8 +3,9 @@
 A webhook URL is a secret (anyone holding it can post): it is read from the
 configuration (best through ``url_env``), and never logged, put in an error
 message or stored in an event. Every request carries the notification's key in
-an ``Idempotency-Key`` header so the receiver can drop a repeat; redirects are
-not followed; connect and read timeouts are always set.
+an ``Idempotency-Key`` header so the receiver can drop a repeat, and, with a
+signing secret, Standard Webhooks signature headers whose ``webhook-id`` is that
+key; redirects are not followed; connect and read timeouts are always set.
 """
 
 from __future__ import annotations
@@ -12,17 +13,33 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from qiflow import Channel, DeliveryError, Notification, hookimpl
 from qiflow.exceptions import ConfigError
 
-FORMATS = ("generic", "teams")
-KEYS = ("url", "format", "connect_timeout", "read_timeout")
+from qiflow_webhook.cards import adaptive_card, encode, message_card, project_url
+from qiflow_webhook.signing import SigningKey, signature_headers
+
+FORMATS = ("generic", "teams", "teams-connector")
+#: The keys of a table once qiflow has resolved ``*_env`` and ``*_file`` (and added
+#: ``base_url`` from ``[web]`` and ``timezone`` from ``[sending]``).
+KEYS = (
+    "url",
+    "format",
+    "connect_timeout",
+    "read_timeout",
+    "signing_secret",
+    "previous_signing_secret",
+    "base_url",
+    "timezone",
+)
 #: Retried (after Retry-After, or with backoff); any other 3xx, 4xx or 5xx is permanent.
 RETRYABLE = frozenset({408, 425, 429, *range(500, 600)} - {501, 505})
 #: The longest Retry-After honoured (a day); a longer one is shortened to this.
@@ -121,9 +138,35 @@ class WebhookChannel:
         format: str = "generic",
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
+        signing_secret: str | None = None,
+        previous_signing_secret: str | None = None,
+        base_url: str | None = None,
+        timezone: str = "Europe/London",
     ) -> None:
         if format not in FORMATS:
             raise ConfigError(f"channels.{name}.format must be one of {', '.join(FORMATS)}")
+        if previous_signing_secret is not None and signing_secret is None:
+            raise ConfigError(
+                f"channels.{name}: previous_signing_secret_env (or _file) needs "
+                "signing_secret_env (or _file), the new secret"
+            )
+        self._keys = tuple(
+            SigningKey.parse(name, setting, value)
+            for setting, value in (
+                ("signing_secret", signing_secret),
+                ("previous_signing_secret", previous_signing_secret),
+            )
+            if value is not None
+        )
+        if base_url is not None and (
+            not isinstance(base_url, str) or not base_url.startswith(("https://", "http://"))
+        ):
+            raise ConfigError(f"channels.{name}.base_url must be an http(s) URL")
+        try:
+            self.zone = ZoneInfo(str(timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"channels.{name}.timezone {timezone!r} is not a time zone") from None
+        self.base_url = base_url.rstrip("/") if base_url else None
         try:
             parsed = httpx.URL(url)
         except Exception:  # the message could quote the URL
@@ -147,30 +190,53 @@ class WebhookChannel:
     def __repr__(self) -> str:  # never show the URL
         return f"WebhookChannel(name={self.name!r}, format={self.format!r})"
 
+    @property
+    def signed(self) -> bool:
+        return bool(self._keys)
+
     def payload(self, n: Notification) -> dict[str, Any]:
         if self.format == "teams":
-            return {
-                "@type": "MessageCard",
-                "@context": "https://schema.org/extensions",
-                "summary": n.subject,
-                "title": n.subject,
-                "text": n.body.replace("\n", "\n\n"),
-            }
+            return adaptive_card(n, base_url=self.base_url, zone=self.zone)
+        if self.format == "teams-connector":
+            return message_card(n, base_url=self.base_url)
         return {
             "key": n.key,
             "recipient": n.recipient,
             "name": n.name,
             "subject": n.subject,
             "body": n.body,
-            "items": [{"kind": i.kind, "subject": i.subject, "body": i.body} for i in n.items],
+            "items": [
+                {
+                    "kind": i.kind,
+                    "subject": i.subject,
+                    "body": i.body,
+                    "project_ref": i.project_ref,
+                    "project_title": i.project_title,
+                    "rule": i.rule,
+                    "due": i.due.isoformat() if i.due else None,
+                    "url": project_url(self.base_url, i.project_ref),
+                }
+                for i in n.items
+            ],
         }
 
+    def headers(self, n: Notification, body: bytes, now: float | None = None) -> dict[str, str]:
+        """The request's headers; signed (Standard Webhooks) when a secret is configured.
+
+        ``webhook-id`` is the message's idempotency key, the same on every attempt; the
+        timestamp is the attempt's own, so a receiver's tolerance window holds.
+        """
+        headers = {"Content-Type": "application/json", "Idempotency-Key": n.key}
+        if self._keys:
+            stamp = int(time.time() if now is None else now)
+            headers.update(signature_headers(self._keys, n.key, stamp, body))
+        return headers
+
     def send(self, notification: Notification) -> None:
+        body = encode(self.payload(notification))
         try:
             response = self._client.post(
-                self._url,
-                json=self.payload(notification),
-                headers={"Idempotency-Key": notification.key},
+                self._url, content=body, headers=self.headers(notification, body)
             )
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"{self.name}: timed out ({type(exc).__name__})") from None
@@ -199,6 +265,10 @@ class WebhookChannel:
 @hookimpl
 def qiflow_channels(config: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Channel]:
     """``[channels.webhook]`` (generic JSON) and ``[channels.teams]`` (a Teams card)."""
+    expected = ", ".join(
+        f"{key}_env" if key in ("url", "signing_secret", "previous_signing_secret") else key
+        for key in KEYS
+    )
     channels: dict[str, Channel] = {}
     for name, default_format in (("webhook", "generic"), ("teams", "teams")):
         table = config.get(name)
@@ -207,8 +277,7 @@ def qiflow_channels(config: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Cha
         unknown = sorted(set(table) - set(KEYS))
         if unknown:
             raise ConfigError(
-                f"channels.{name}: unknown setting(s) {', '.join(unknown)} "
-                "(expected url_env, format, connect_timeout, read_timeout)"
+                f"channels.{name}: unknown setting(s) {', '.join(unknown)} (expected {expected})"
             )
         if "url" not in table:
             raise ConfigError(f"channels.{name} needs url_env (the variable holding the URL)")
@@ -220,5 +289,9 @@ def qiflow_channels(config: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Cha
             format=str(table.get("format", default_format)),
             connect_timeout=table.get("connect_timeout", 5.0),
             read_timeout=table.get("read_timeout", 10.0),
+            signing_secret=table.get("signing_secret"),
+            previous_signing_secret=table.get("previous_signing_secret"),
+            base_url=table.get("base_url"),
+            timezone=table.get("timezone", "Europe/London"),
         )
     return channels
