@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,26 @@ def parse(envelope: Envelope) -> EmailMessage:
     parsed = email.message_from_string(unix, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    """The plain-text and HTML parts' text; every message has exactly these two."""
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = message.iter_parts()
+    assert isinstance(plain, EmailMessage)
+    assert isinstance(html, EmailMessage)
+    assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    return plain.get_content(), html.get_content()
+
+
+def plain_text(message: EmailMessage) -> str:
+    return parts(message)[0]
+
+
+FOOTER = (
+    "\n-- \nWhy you got this: qiflow's notification routing sends you this kind of message.\n"
+    "Sent by qiflow, the trust's quality improvement project system.\n"
+)
 
 
 @dataclass
@@ -265,8 +286,7 @@ def test_delivers_one_message_with_the_key_as_message_id(serve: Serve) -> None:
     assert message["Message-ID"] == f"<{n.key}@qiflow>"
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["Date"].datetime.tzinfo is not None
-    assert message.get_content_type() == "text/plain"
-    assert message.get_content() == n.body + "\n"
+    assert plain_text(message) == n.body + "\n" + FOOTER
 
 
 def test_a_repeat_after_a_4xx_carries_the_same_message_id(serve: Serve) -> None:
@@ -295,17 +315,17 @@ def test_a_digest_lists_every_item(serve: Serve) -> None:
 
     _, message = handler.only()
     assert message["Subject"] == "3 QI project items need your attention"
-    assert message.get_content() == (
+    assert plain_text(message) == (
         "3 items need your attention:\n"
         "\n"
         "1. QI-0001 review is overdue\n"
         "   Due 1 March.\n"
         "\n"
-        "2. [QI-0002] QI-0002 has had no review for 90 days\n"
+        "2. QI-0002 has had no review for 90 days\n"
         "   Line 1\n"
         "   Line 2\n"
         "\n"
-        "3. QI-0003 review is due\n"
+        "3. QI-0003 review is due\n" + FOOTER
     )
 
 
@@ -321,7 +341,7 @@ def test_non_ascii_name_subject_and_body(serve: Serve) -> None:
     (to,) = message["To"].addresses
     assert (to.display_name, to.addr_spec) == (name, "ann.jones@example.org")
     assert message["Subject"] == subject
-    assert message.get_content() == "Café ☕\n"
+    assert plain_text(message) == "Café ☕\n" + FOOTER
 
 
 LONG_LINK = "https://intranet.example.nhs.uk/qi/" + "x" * 1_000
@@ -371,6 +391,137 @@ def test_a_short_subject_is_not_shortened(serve: Serve) -> None:
     assert message["Subject"] == subject.strip()
 
 
+class Tags(HTMLParser):
+    """Every start tag with its attributes, as a browser's parser meets them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Tags()
+    parser.feed(html)
+    parser.close()
+    return parser.tags
+
+
+BASE = "https://qi.example.nhs.uk"
+SPONSOR_RULE = "sponsor escalation: you sponsor this project and its review is overdue"
+
+
+def test_plain_and_html_parts_link_to_the_project_and_name_the_rule(serve: Serve) -> None:
+    handler = Recorder()
+    due = datetime(2026, 6, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 June in London (BST)
+    item = Item(
+        "escalation",
+        "QI-0007",
+        "QI-0007 review overdue",
+        "Overdue since 1 June.",
+        rule=SPONSOR_RULE,
+        due=due,
+        project_title="Falls",
+    )
+    n = notification(subject=item.subject, body=item.body, items=(item,))
+    plain(serve(handler), base_url=BASE + "/").send(n)
+
+    _, message = handler.only()
+    text, html = parts(message)
+    assert text == (
+        "Overdue since 1 June.\n"
+        "\n"
+        "Due: Tue 2 Jun 2026, 00:30 BST\n"
+        "\n"
+        f"Open QI-0007: {BASE}/projects/QI-0007\n"
+        "\n"
+        "-- \n"
+        f"Why you got this: {SPONSOR_RULE}.\n"
+        "Sent by qiflow, the trust's quality improvement project system.\n"
+    )
+    assert (
+        "a",
+        {"href": f"{BASE}/projects/QI-0007", "style": "color:#005eb8;text-decoration:underline"},
+    ) in tags(html)
+    assert "Due: Tue 2 Jun 2026, 00:30 BST" in html
+    assert f"Why you got this: {SPONSOR_RULE}." in html
+    assert "#005eb8" in html  # NHS blue
+
+
+def test_the_html_part_escapes_every_text_and_fetches_nothing(serve: Serve) -> None:
+    handler = Recorder()
+    hostile = '<script>alert(1)</script><img src="https://evil.example/t.png"> & "q"'
+    item = Item(
+        "reminder",
+        "QI-0009",
+        f"QI-0009 review due: {hostile}",
+        hostile,
+        rule=f"owner reminder {hostile}",
+        project_title=hostile,
+    )
+    plain(serve(handler), base_url=BASE).send(
+        notification(subject=item.subject, body=item.body, items=(item,), name=hostile)
+    )
+
+    _, message = handler.only()
+    _, html = parts(message)
+    found = tags(html)
+    assert {tag for tag, _ in found} <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "body",
+        "div",
+        "h1",
+        "p",
+        "br",
+        "a",
+        "hr",
+    }
+    assert [a["href"] for tag, a in found if tag == "a"] == [f"{BASE}/projects/QI-0009"]
+    assert not any("src" in attrs for _, attrs in found)
+    assert "url(" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=&quot;" in html
+    assert "&amp;" in html
+
+
+def test_a_digest_names_each_rule_once_and_links_each_item(serve: Serve) -> None:
+    handler = Recorder()
+    items = (
+        Item("reminder", "QI-0001", "QI-0001 review due", "", rule="owner reminder: a"),
+        Item("escalation", "QI-0002", "QI-0002 overdue", "", rule=SPONSOR_RULE),
+        Item("reminder", "QI-0003", "QI-0003 review due", "", rule="owner reminder: a"),
+    )
+    plain(serve(handler), base_url=BASE).send(notification(subject="3 items", items=items))
+
+    _, message = handler.only()
+    text, html = parts(message)
+    assert text.endswith(
+        "-- \nWhy you got this:\n"
+        f"- owner reminder: a\n- {SPONSOR_RULE}\n"
+        "Sent by qiflow, the trust's quality improvement project system.\n"
+    )
+    for ref in ("QI-0001", "QI-0002", "QI-0003"):
+        assert f"   Open: {BASE}/projects/{ref}\n" in text
+    assert [a["href"] for tag, a in tags(html) if tag == "a"] == [
+        f"{BASE}/projects/{ref}" for ref in ("QI-0001", "QI-0002", "QI-0003")
+    ]
+
+
+def test_no_links_without_a_base_url(serve: Serve) -> None:
+    handler = Recorder()
+    item = Item("reminder", "QI-0001", "QI-0001 review due", "Due.", rule="owner reminder: a")
+    plain(serve(handler)).send(notification(items=(item,)))
+
+    _, message = handler.only()
+    text, html = parts(message)
+    assert "http" not in text
+    assert not [tag for tag, _ in tags(html) if tag == "a"]
+
+
 def test_a_non_ascii_address_needs_smtputf8(serve: Serve) -> None:
     address = "siân.jones@example.org"
     refusing = Recorder()
@@ -415,7 +566,6 @@ def assert_not_injected(handler: Recorder) -> EmailMessage:
             "Message-ID",
             "Auto-Submitted",
             "Content-Type",
-            "Content-Transfer-Encoding",
             "MIME-Version",
         ]
     )
@@ -817,8 +967,8 @@ def test_deliver_once_sends_and_marks_sent(serve: Serve, tmp_path: Path) -> None
     envelope, message = handler.only()
     assert envelope.rcpt_tos == ["ann.jones@example.org"]
     assert message["Message-ID"] == f"<{message_key(r.key for r in sent)}@qiflow>"
-    assert "1. QI-0001 review due 01 Mar 2026: Falls" in message.get_content()
-    assert "2. QI-0002 review due 01 Mar 2026: Sepsis" in message.get_content()
+    assert "1. QI-0001 review due 01 Mar 2026: Falls" in plain_text(message)
+    assert "2. QI-0002 review due 01 Mar 2026: Sepsis" in plain_text(message)
 
 
 # the README's example and qiflow daemon, end to end ------------------------------------
@@ -844,6 +994,7 @@ def test_the_readme_configuration_works(tmp_path: Path) -> None:
         "qi-daemon",
     )
     assert PASSWORD not in repr(channel)
+    assert channel.base_url == "https://qi.example.nhs.uk"
 
 
 def everything_stored(db: Path) -> str:
@@ -900,6 +1051,9 @@ def test_cli_daemon_once_delivers_over_starttls_with_login(
     config = tmp_path / "qiflow.toml"
     config.write_text(
         f"""
+[web]
+base_url = "https://qi.example.nhs.uk"
+
 [sending]
 days = "mon-sun"
 hours = "00:00-23:59"
@@ -944,6 +1098,16 @@ timeout = 5
     assert to_owner["To"] == "Olivia Owen <olivia.owen@example.org>"
     (sponsor,) = by_address["sam.sponsor@example.org"]["To"].addresses
     assert sponsor.display_name == "Sam Sponsor, Deputy CNO"
+    link = f"https://qi.example.nhs.uk/projects/{project.ref}"
+    for address, rule in (
+        ("olivia.owen@example.org", "owner reminder: you own this project"),
+        ("sam.sponsor@example.org", "sponsor escalation: you sponsor this project"),
+    ):
+        text, html = parts(by_address[address])
+        assert f"Open {project.ref}: {link}" in text
+        assert f"Why you got this: {rule}" in text
+        assert f'<a href="{link}"' in html
+        assert f"Why you got this: {rule}" in html
     for text in (everything_stored(db), result.stdout, result.stderr, result.output):
         assert PASSWORD not in text
 

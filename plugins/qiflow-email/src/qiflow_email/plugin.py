@@ -1,6 +1,7 @@
 """Deliver qiflow notifications as email over SMTP, with the standard library only.
 
-Every message carries the notification's idempotency key as its Message-ID
+Every message has a plain-text part and an HTML part (see :mod:`qiflow_email.content`)
+and carries the notification's idempotency key as its Message-ID
 (``<key@qiflow>``), so a receiver can drop the repeat that at-least-once delivery
 may send. Header values are built from text with every line break and control
 character replaced by a space, so a name or subject cannot add a header, and the
@@ -21,9 +22,12 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from qiflow import Channel, DeliveryError, Notification, hookimpl
 from qiflow.exceptions import ConfigError
+
+from qiflow_email import content
 
 #: Characters that end a line for someone (CR, LF, VT, FF, NEL, U+2028...) or are controls.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
@@ -55,6 +59,8 @@ SETTINGS = (
     "password",
     "timeout",
     "cafile",
+    "base_url",
+    "timezone",
 )
 
 
@@ -161,6 +167,8 @@ class EmailChannel:
         password: str | None = None,
         timeout: float = 10.0,
         cafile: str | None = None,
+        base_url: str | None = None,
+        timezone: str = "Europe/London",
     ) -> None:
         if not isinstance(host, str) or not host or one_line(host) != host or " " in host:
             raise EmailConfigError("channels.email.host must be a server name, e.g. smtp.nhs.net")
@@ -202,6 +210,17 @@ class EmailChannel:
             )
         if cafile is not None and not (starttls or ssl):
             raise EmailConfigError("channels.email.cafile needs starttls or ssl")
+        if base_url is not None and (
+            not isinstance(base_url, str) or not base_url.startswith(("https://", "http://"))
+        ):
+            raise EmailConfigError("channels.email.base_url must be an http(s) URL")
+        try:
+            self.zone = ZoneInfo(str(timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise EmailConfigError(
+                f"channels.email.timezone {timezone!r} is not a time zone"
+            ) from None
+        self.base_url = base_url.rstrip("/") if base_url else None
         self.host = host
         self.port = port
         self.sender = sender
@@ -245,6 +264,8 @@ class EmailChannel:
             password=table.get("password"),
             timeout=table.get("timeout", 10.0),
             cafile=table.get("cafile"),
+            base_url=table.get("base_url"),
+            timezone=table.get("timezone", "Europe/London"),
         )
 
     def __repr__(self) -> str:  # never shows the password
@@ -271,9 +292,14 @@ class EmailChannel:
             ("Auto-Submitted", "auto-generated"),
         ):
             message.set_raw(header, value)
-        text = self.body(notification)
-        # 7-bit clean for any server: quoted-printable unless the text is plain ASCII.
+        shown = content.entries(notification, self.base_url, self.zone)
+        text, html = content.text(notification, shown), content.html(notification, shown)
+        # 7-bit clean for any server: quoted-printable unless the text is plain ASCII
+        # (then 7bit, or quoted-printable or base64 if a line is long).
         message.set_content(text, cte=None if text.isascii() else "quoted-printable")
+        message.add_alternative(
+            html, subtype="html", cte=None if html.isascii() else "quoted-printable"
+        )
         if len(message["To"].addresses) != 1:  # belt and braces: mailbox() quotes or encodes
             raise DeliveryError(
                 f"email: bad To header for {notification.recipient}", permanent=True
@@ -292,20 +318,6 @@ class EmailChannel:
                 f"email: {notification.recipient}'s email address is not usable", permanent=True
             )
         return address
-
-    @staticmethod
-    def body(notification: Notification) -> str:
-        """The text: the notification's body, or for a digest every item and its body."""
-        items = notification.items
-        if len(items) <= 1:
-            return notification.body
-        lines = [f"{len(items)} items need your attention:", ""]
-        for number, item in enumerate(items, 1):
-            ref = f"[{item.project_ref}] " if item.project_ref else ""
-            lines.append(f"{number}. {ref}{one_line(item.subject)}")
-            lines.extend(f"   {line}".rstrip() for line in item.body.splitlines())
-            lines.append("")
-        return "\n".join(lines)
 
     # sending ---------------------------------------------------------------------------
     def send(self, notification: Notification) -> None:
