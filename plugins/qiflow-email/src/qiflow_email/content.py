@@ -136,11 +136,6 @@ def html(n: Notification, shown: Sequence[Entry]) -> str:
         if len(found) == 1
         else "Why you got this:<br>" + "<br>".join(f"&ndash; {escape(r)}" for r in found)
     )
-    intro = (
-        ""
-        if len(shown) == 1
-        else f'<p style="margin:0 0 16px">{len(shown)} items need your attention.</p>'
-    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -151,7 +146,6 @@ def html(n: Notification, shown: Sequence[Entry]) -> str:
         'font-size:19px">Quality improvement projects</div>\n'
         f'<div style="max-width:640px;margin:0 auto;padding:24px;background:{WHITE}">\n'
         f'<h1 style="font-size:24px;line-height:1.25;margin:0 0 16px">{escape(n.subject)}</h1>\n'
-        + intro
         + "\n".join(_entry(entry) for entry in shown)
         + f'\n<hr style="border:0;border-top:1px solid {SECONDARY};margin:24px 0 16px">\n'
         f'<p style="margin:0 0 8px;font-size:14px;color:{SECONDARY}">{why}</p>\n'
