@@ -3,6 +3,9 @@
 Everything an embedding service needs is importable from here.
 """
 
+from qiflow.charter.diagram import DriverDiagram, DriverNode
+from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
+from qiflow.charter.team import TeamMember
 from qiflow.clock import Clock, ManualClock, SystemClock
 from qiflow.durations import Duration, parse_duration
 from qiflow.engine import DEFAULT_DATABASE_URL, DatabaseClock, Engine
@@ -12,6 +15,7 @@ from qiflow.exceptions import (
     DatabaseError,
     GuardFailed,
     InvalidTransition,
+    OutlineError,
     PermissionDenied,
     QiflowError,
     UnknownProject,
@@ -44,6 +48,7 @@ __all__ = [
     "Approval",
     "BaseGate",
     "Channel",
+    "Charter",
     "Clock",
     "ConcurrencyConflict",
     "ConfigError",
@@ -51,19 +56,24 @@ __all__ = [
     "DatabaseClock",
     "DatabaseError",
     "DeliveryError",
+    "DiagramChange",
     "Directory",
+    "DriverDiagram",
+    "DriverNode",
     "Duration",
     "Engine",
     "Event",
     "GateType",
     "GuardContext",
     "GuardFailed",
+    "IdeaHistory",
     "InvalidTransition",
     "Item",
     "ManualClock",
     "Measure",
     "Notification",
     "OutboxStatus",
+    "OutlineError",
     "PdsaCycle",
     "PermissionDenied",
     "Person",
@@ -74,6 +84,7 @@ __all__ = [
     "Requirement",
     "Signoff",
     "SystemClock",
+    "TeamMember",
     "TriggerOption",
     "UnknownProject",
     "ValidationError",

@@ -21,6 +21,9 @@ from typing import Any, Unpack
 import pluggy
 
 from qiflow import audit
+from qiflow.charter.diagram import DriverDiagram
+from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
+from qiflow.charter.team import TeamMember
 from qiflow.clock import Clock, SystemClock
 from qiflow.exceptions import WorkflowDefinitionError
 from qiflow.fields import ProjectFields, clean_fields
@@ -28,6 +31,7 @@ from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
 from qiflow.governance.gates import gate_checks, registered_gates
 from qiflow.lifecycle.api import ProjectCommands
+from qiflow.lifecycle.charter import CharterCommands
 from qiflow.lifecycle.queries import ProjectQueries
 from qiflow.lifecycle.roles import SYSTEM
 from qiflow.lifecycle.runner import Request, Runner
@@ -113,6 +117,7 @@ class Engine:
         self._queries = ProjectQueries(store, runner, lifecycle, self.clock)
         self._governance = GovernanceCommands(store, runner, lifecycle, gate_types, self.clock)
         self._notifications = NotificationCommands(store, self.registry, self.person)
+        self._charters = CharterCommands(store, runner)
 
     # lifecycle of the engine itself --------------------------------------------
     def __enter__(self) -> Engine:
@@ -218,12 +223,15 @@ class Engine:
         prediction: str | None = None,
         observation: str | None = None,
         study: str | None = None,
+        tests: str | Sequence[str] | None = None,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
     ) -> Project:
         """Record the plan (with its prediction), a Do observation, or the study of a cycle.
 
         ``cycle`` defaults to the current cycle (cycle 1 before testing starts).
+        ``tests`` names the change ideas the cycle tests (``"C1,C2"`` or a list); they
+        are added to those it names already, and are now being tested.
         """
         return self._commands.record_pdsa(
             project,
@@ -231,6 +239,7 @@ class Engine:
             cycle=cycle,
             given={"plan": plan, "prediction": prediction, "study": study},
             observation=observation,
+            tests=tests,
         )
 
     def add_measure(
@@ -367,6 +376,140 @@ class Engine:
     def iter_audit(self) -> Iterator[tuple[str, audit.Break | None]]:
         """Like :meth:`verify_audit`, one project at a time (for progress reporting)."""
         return self._queries.audit()
+
+    # the charter: driver diagram and team ----------------------------------------------
+    def add_driver(
+        self,
+        project: str,
+        title: str,
+        *,
+        kind: str,
+        actor: str,
+        under: str | Sequence[str] = (),
+        measures: Sequence[str] = (),
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> DiagramChange:
+        """Add a node to the project's driver diagram.
+
+        ``kind`` is ``primary`` (under the aim), ``secondary`` (``under`` one primary
+        driver) or ``idea`` (``under`` one or more drivers, ``"S1,P2"`` or a list);
+        ``measures`` names the project's measures it is expected to move. The new
+        node's id is ``change.nodes[0]``.
+        """
+        return self._charters.add_driver(
+            project,
+            Request(actor, expected_version, idempotency_key),
+            title=title,
+            kind=kind,
+            under=under,
+            measures=measures,
+        )
+
+    def move_driver(
+        self,
+        project: str,
+        node: str,
+        *,
+        under: str | Sequence[str],
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> DiagramChange:
+        """Put a secondary driver or change idea under other drivers."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._charters.move_driver(project, request, node=node, under=under)
+
+    def rename_driver(
+        self,
+        project: str,
+        node: str,
+        title: str,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> DiagramChange:
+        """Give a node a new title; its id stays."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._charters.rename_driver(project, request, node=node, title=title)
+
+    def remove_driver(
+        self,
+        project: str,
+        node: str,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> DiagramChange:
+        """Remove a node that is nobody's only driver and not under test; its id is retired."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._charters.remove_driver(project, request, node=node)
+
+    def import_drivers(
+        self,
+        project: str,
+        outline: str,
+        *,
+        format: str,
+        actor: str,
+        source: str = "outline",
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> DiagramChange:
+        """Add the nodes of a CSV or TOML outline (the text), all or nothing.
+
+        Raises :class:`~qiflow.OutlineError` naming every bad row (``problems``);
+        ``source`` names the outline in its message.
+        """
+        request = Request(actor, expected_version, idempotency_key)
+        return self._charters.import_drivers(
+            project, request, text=outline, format=format, source=source
+        )
+
+    def add_team_member(
+        self,
+        project: str,
+        person: str,
+        *,
+        role: str,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """Add a person (by id) to the project's team with a team role."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._charters.add_team_member(project, request, person=person, role=role)
+
+    def remove_team_member(
+        self,
+        project: str,
+        person: str,
+        *,
+        actor: str,
+        role: str | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """Take a person out of the team: one role, or every role they hold."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._charters.remove_team_member(project, request, person=person, role=role)
+
+    def driver_diagram(self, project: str) -> DriverDiagram:
+        """The project's driver diagram (live nodes in the order they were added)."""
+        return self._charters.driver_diagram(project)
+
+    def team(self, project: str) -> tuple[TeamMember, ...]:
+        return self._charters.team(project)
+
+    def idea_history(self, project: str, idea: str) -> IdeaHistory:
+        """A change idea (even a removed one), the cycles that tested it, and its events."""
+        return self._charters.idea_history(project, idea)
+
+    def charter(self, project: str) -> Charter:
+        """The project with its measures, team and driver diagram, read together."""
+        return self._charters.charter(project)
 
     # governance: sign-offs, programme status, people ------------------------------------
     def request_signoff(

@@ -80,6 +80,16 @@ class ValidationError(QiflowError):
     """The input is not valid."""
 
 
+class OutlineError(ValidationError):
+    """A driver diagram outline has problems; nothing was imported."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            f"{source}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems)
+        )
+
+
 class DatabaseError(QiflowError):
     """The database is not ready for qiflow."""
 
@@ -94,6 +104,7 @@ __all__ = [
     "DatabaseError",
     "GuardFailed",
     "InvalidTransition",
+    "OutlineError",
     "PermissionDenied",
     "QiflowError",
     "UnknownProject",

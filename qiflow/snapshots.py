@@ -165,6 +165,8 @@ class PdsaCycle:
     observations: tuple[str, ...]
     study: str | None
     act: str | None
+    #: The change ideas (driver diagram ids) the cycle tests.
+    tests: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Row) -> PdsaCycle:
@@ -176,6 +178,7 @@ class PdsaCycle:
             observations=tuple(row["observations"] or ()),
             study=row["study"],
             act=row["act"],
+            tests=tuple(row["tests"] or ()),
         )
 
 

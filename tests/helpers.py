@@ -19,12 +19,21 @@ def new_project(engine: Engine, title: str = "Reduce missed doses") -> Project:
     return engine.create_project(title, actor=OWNER, owner=OWNER, sponsor=SPONSOR)
 
 
+def add_change_idea(engine: Engine, project: Project) -> str:
+    """A primary driver with one change idea under it; returns the idea's id."""
+    engine.add_driver(project.ref, "Reliable prescribing", kind="primary", actor=OWNER)
+    change = engine.add_driver(project.ref, "Reminders", kind="idea", under="P1", actor=OWNER)
+    return change.nodes[0]
+
+
 def to_measurement_plan(engine: Engine, project: Project) -> Project:
     engine.fire(project.ref, "diagnose", actor=OWNER)
     engine.update_project(
         project.ref, actor=OWNER, aim="Fewer missed doses", quality_objectives=["Safer medicines"]
     )
-    return engine.fire(project.ref, "plan_measurement", actor=OWNER)
+    idea = add_change_idea(engine, project)  # workflow version 2: a plan needs a change idea
+    engine.fire(project.ref, "plan_measurement", actor=OWNER)
+    return engine.record_pdsa(project.ref, actor=OWNER, tests=idea)  # what cycle 1 tests
 
 
 def to_pdsa_testing(engine: Engine, project: Project) -> Project:
@@ -45,7 +54,9 @@ def to_pdsa_testing(engine: Engine, project: Project) -> Project:
 
 
 def study_cycle(engine: Engine, project: Project) -> Project:
-    engine.record_pdsa(project.ref, actor=OWNER, plan="Reminders", prediction="Missed doses halve")
+    engine.record_pdsa(
+        project.ref, actor=OWNER, plan="Reminders", prediction="Missed doses halve", tests="C1"
+    )
     return engine.record_pdsa(project.ref, actor=OWNER, study="They fell by a third")
 
 

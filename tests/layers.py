@@ -25,10 +25,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.plugins",),
     ("qiflow.hookspecs",),  # the plugin contract
     ("qiflow.governance",),
-    ("qiflow.lifecycle", "qiflow.notify", "qiflow.charter"),  # independent domain packages
+    ("qiflow.lifecycle", "qiflow.notify"),  # independent domain packages
     ("qiflow.workflow",),
     ("qiflow.store",),  # all SQL
-    ("qiflow.fields", "qiflow.replay", "qiflow.spc"),  # values: checks, replays, SPC
+    # values: checks, replays, SPC; the driver diagram and team as values
+    ("qiflow.fields", "qiflow.replay", "qiflow.spc", "qiflow.charter"),
     ("qiflow.snapshots", "qiflow.audit"),  # the frozen values; the hash chain
     (  # the ground: time, durations, errors, logging, hook markers, bundled data
         "qiflow.clock",

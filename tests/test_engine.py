@@ -21,7 +21,15 @@ from qiflow import (
     hookimpl,
 )
 from qiflow.snapshots import Event, Project
-from tests.helpers import OWNER, SPONSOR, new_project, pass_qeia, study_cycle, to_pdsa_testing
+from tests.helpers import (
+    OWNER,
+    SPONSOR,
+    add_change_idea,
+    new_project,
+    pass_qeia,
+    study_cycle,
+    to_pdsa_testing,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,9 +63,10 @@ def test_guard_failed_lists_every_unmet_requirement(engine: Engine) -> None:
     diagnosed = engine.fire(project.ref, "diagnose", actor="x")
     with pytest.raises(GuardFailed) as caught:
         engine.fire(project.ref, "plan_measurement", actor="x")
-    assert len(caught.value.reasons) == 2
+    assert len(caught.value.reasons) == 3
     assert "no aim" in caught.value.reasons[0]
     assert "no quality objective" in caught.value.reasons[1]
+    assert "no change idea" in caught.value.reasons[2]
     assert engine.get(project.ref) == diagnosed
 
 
@@ -84,6 +93,7 @@ def test_improvement_plan_without_quality_objective_is_refused(engine: Engine) -
     with pytest.raises(GuardFailed, match=r"financial objective.*5\.1"):
         engine.fire(project.ref, "plan_measurement", actor=OWNER)
     engine.update_project(project.ref, actor=OWNER, quality_objectives=["Safer care"])
+    add_change_idea(engine, project)
     planned = engine.fire(project.ref, "plan_measurement", actor=OWNER)
     with pytest.raises(ValidationError, match="without a quality objective"):
         engine.update_project(project.ref, actor=OWNER, quality_objectives=[])

@@ -67,6 +67,7 @@ class Model:
     outcome: bool = False
     balancing: bool = False
     closed: bool = False
+    idea: bool = False  # the driver diagram has a change idea (C1)
     cycles: dict[int, set[str]] = field(default_factory=dict)
     entered_version: int = 1  # the version at which the project entered its state
     qeia_at: datetime | None = None  # when the last QEIA passed (requested and approved)
@@ -88,7 +89,7 @@ class Model:
         if trigger == "diagnose":
             return not self.sponsor
         if trigger == "plan_measurement":
-            return not (self.sponsor and self.aim and self.quality)
+            return not (self.sponsor and self.aim and self.quality and self.idea)
         if trigger == "start_testing":
             return not (
                 self.aim
@@ -96,11 +97,14 @@ class Model:
                 and self.outcome
                 and self.balancing
                 and self.qeia_valid(now, fresh=False)
+                and "tests" in self.recorded
             )
         if trigger == "spread":
             return not self.qeia_valid(now, fresh=True)
         studied = self.cycle >= 1 and {"prediction", "study"} <= self.recorded
-        if trigger in ("adopt", "adapt"):
+        if trigger == "adopt":
+            return not (studied and "tests" in self.recorded)
+        if trigger == "adapt":
             return not studied
         if trigger == "abandon":
             return not (studied and self.learning)
@@ -217,14 +221,30 @@ class LifecycleMachine(RuleBasedStateMachine):
             setattr(model, kind, True)
         model.version += 1
 
-    @rule(ref=projects, part=st.sampled_from(["prediction", "study"]))
+    @rule(ref=projects)
+    def add_idea(self, ref: str) -> None:
+        """A primary driver and change idea C1 under it (once)."""
+        model = self.models[ref]
+        if model.idea:
+            return
+        self.engine.add_driver(ref, "Driver", kind="primary", actor=OWNER)
+        self.engine.add_driver(ref, "Idea", kind="idea", under="P1", actor=OWNER)
+        model.idea = True
+        model.version += 2
+
+    @rule(ref=projects, part=st.sampled_from(["prediction", "study", "tests"]))
     def record_pdsa(self, ref: str, part: str) -> None:
         model = self.models[ref]
+        given = {"tests": "C1"} if part == "tests" else {part: "text"}
         if model.closed:
             with pytest.raises(ValidationError, match="closed"):
-                self.engine.record_pdsa(ref, actor=OWNER, **{part: "text"})  # type: ignore[arg-type]
+                self.engine.record_pdsa(ref, actor=OWNER, **given)  # type: ignore[arg-type]
             return
-        self.engine.record_pdsa(ref, actor=OWNER, **{part: "text"})  # type: ignore[arg-type]
+        if part == "tests" and not model.idea:
+            with pytest.raises(ValidationError, match="no node 'C1'"):
+                self.engine.record_pdsa(ref, actor=OWNER, **given)  # type: ignore[arg-type]
+            return
+        self.engine.record_pdsa(ref, actor=OWNER, **given)  # type: ignore[arg-type]
         model.recorded.add(part)
         model.version += 1
 
@@ -246,6 +266,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             (not model.quality, lambda: self.update(ref, "quality")),
             (not model.outcome, lambda: self.add_measure(ref, "outcome")),
             (not model.balancing, lambda: self.add_measure(ref, "balancing")),
+            (not model.idea, lambda: self.add_idea(ref)),
             (decision == "abandon" and not model.learning, lambda: self.update(ref, "learning")),
         ):
             if missing:
@@ -256,6 +277,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             model.state == "adopted" and not model.qeia_valid(now, fresh=True)
         ):
             self.pass_qeia(ref)
+            return
+        if model.state in ("measurement_plan", "pdsa_testing") and "tests" not in model.recorded:
+            self.record_pdsa(ref, "tests")
             return
         if model.state == "pdsa_testing":
             for part in ("prediction", "study"):

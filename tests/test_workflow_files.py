@@ -153,7 +153,7 @@ def test_validate_shipped_workflows_is_clean(cli: Callable[..., Result]) -> None
 def test_shipped_workflows_load_without_problems(vocab: Vocabulary) -> None:
     workflows, problems = load_directory([default_workflows_dir()], vocab)
     assert problems == []
-    assert [w.key for w in workflows] == [("qi_project", 1)]
+    assert [w.key for w in workflows] == [("qi_project", 1), ("qi_project", 2)]
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,10 @@ def test_validate_json_lists_problems(cli: Callable[..., Result]) -> None:
 def test_validate_json_on_shipped_workflows(cli: Callable[..., Result]) -> None:
     result = cli("workflow", "validate", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"valid": ["qi_project v1"], "problems": []}
+    assert json.loads(result.stdout) == {
+        "valid": ["qi_project v1", "qi_project v2"],
+        "problems": [],
+    }
 
 
 def test_validate_missing_path(cli: Callable[..., Result], tmp_path: Path) -> None:

@@ -76,6 +76,26 @@ def learning_recorded(ctx: GuardContext) -> list[str]:
     ]
 
 
+def change_ideas_defined(ctx: GuardContext) -> list[str]:
+    if ctx.driver_diagram().ideas():
+        return []
+    return [
+        "no change idea: the driver diagram needs at least one change idea under a driver "
+        "(driver add REF --idea TITLE --under ID)"
+    ]
+
+
+def cycle_tests_change_idea(ctx: GuardContext) -> list[str]:
+    number = max(ctx.project.current_cycle, 1)
+    cycle = ctx.cycle(number)
+    if cycle is not None and cycle.tests:
+        return []
+    return [
+        f"PDSA cycle {number} names no change idea it tests "
+        "(record it with the plan: pdsa record REF --tests ID)"
+    ]
+
+
 REQUIREMENTS = {
     r.name: r
     for r in (
@@ -98,6 +118,17 @@ REQUIREMENTS = {
             current_cycle_studied,
         ),
         Requirement("learning_recorded", "the project's learning is recorded", learning_recorded),
+        Requirement(
+            "change_ideas_defined",
+            "the driver diagram has at least one change idea under a driver",
+            change_ideas_defined,
+        ),
+        Requirement(
+            "cycle_tests_change_idea",
+            "the current PDSA cycle (cycle 1 before testing starts) names the change "
+            "idea(s) it tests",
+            cycle_tests_change_idea,
+        ),
     )
 }
 

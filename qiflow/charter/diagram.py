@@ -27,6 +27,7 @@ PRIMARY, SECONDARY, IDEA = "primary", "secondary", "idea"
 #: Node kinds, from the aim outwards.
 KINDS: tuple[str, ...] = (PRIMARY, SECONDARY, IDEA)
 ID_PREFIX = {PRIMARY: "P", SECONDARY: "S", IDEA: "C"}
+KIND_NAMES = {PRIMARY: "primary driver", SECONDARY: "secondary driver", IDEA: "change idea"}
 #: What a node of each kind may sit under.
 PARENT_KINDS: Mapping[str, tuple[str, ...]] = {
     PRIMARY: (),
@@ -347,7 +348,7 @@ def replay(events: Iterable[CharterEvent]) -> DriverDiagram:
 
 # checks ---------------------------------------------------------------------------
 def _kind_name(kind: str) -> str:
-    return {PRIMARY: "primary driver", SECONDARY: "secondary driver", IDEA: "change idea"}[kind]
+    return KIND_NAMES[kind]
 
 
 def _unique_title(diagram: DriverDiagram, title: str) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import tomllib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from qiflow.charter.diagram import (
     ADDED,
     ID_PREFIX,
     IDEA,
+    KIND_NAMES,
     PRIMARY,
     SECONDARY,
     DriverDiagram,
@@ -44,21 +45,10 @@ from qiflow.charter.diagram import (
     title_key,
 )
 from qiflow.charter.events import CharterEvent
-from qiflow.exceptions import ValidationError
+from qiflow.exceptions import OutlineError, ValidationError
 
 FORMATS = ("csv", "toml")
 CSV_COLUMNS = ("primary", "secondary", "idea", "measures")
-_KIND_NAME = {PRIMARY: "primary driver", SECONDARY: "secondary driver", IDEA: "change idea"}
-
-
-class OutlineError(ValidationError):
-    """The outline has problems; nothing was imported."""
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__(
-            f"{source}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems)
-        )
 
 
 @dataclass(frozen=True)
@@ -72,8 +62,12 @@ class OutlineRow:
     measures: tuple[str, ...] = ()
 
 
-def parse(text: str, format: str) -> tuple[list[OutlineRow], list[str]]:
-    """The rows of an outline and every problem found reading it."""
+#: An outline read in file order: each entry a row, or a problem with one (a string).
+Entries = list[OutlineRow | str]
+
+
+def parse(text: str, format: str) -> Entries:
+    """The rows of an outline, in file order, with a problem (a string) for each bad one."""
     if format == "csv":
         return _parse_csv(text)
     if format == "toml":
@@ -91,12 +85,18 @@ def plan(
 ) -> list[CharterEvent]:
     """The ``driver.added`` events that import the outline into ``diagram``.
 
-    Raises :class:`OutlineError` naming every bad row.
+    Raises :class:`~qiflow.exceptions.OutlineError` naming every bad row, in file order.
     """
-    rows, problems = parse(text, format)
+    entries = parse(text, format)
     planner = _Planner(diagram, known_measures)
-    for row in rows:
-        problems.extend(planner.row(row))
+    problems: list[str] = []
+    rows = 0
+    for entry in entries:
+        if isinstance(entry, str):
+            problems.append(entry)
+        else:
+            rows += 1
+            problems.extend(planner.row(entry))
     if not rows and not problems:
         problems.append("the outline has no rows")
     elif not planner.new and not problems:
@@ -119,35 +119,34 @@ def plan(
 
 
 # reading the file ------------------------------------------------------------------
-def _parse_csv(text: str) -> tuple[list[OutlineRow], list[str]]:
+def _parse_csv(text: str) -> Entries:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     headers = [(h or "").strip().lower() for h in reader.fieldnames or ()]
     if "primary" not in headers:
-        return [], [
+        return [
             "the first row must name the columns: primary, secondary, idea and optionally measures"
         ]
     unknown = [h for h in headers if h not in CSV_COLUMNS]
     if unknown:
-        return [], [
+        return [
             f"line 1: unknown column(s) {', '.join(repr(h) for h in unknown)}; "
             f"columns: {', '.join(CSV_COLUMNS)}"
         ]
     reader.fieldnames = headers
-    rows: list[OutlineRow] = []
-    problems: list[str] = []
+    out: Entries = []
     for raw in reader:
         where = f"line {reader.line_num}"
         if None in raw:
-            problems.append(f"{where}: more cells than columns")
+            out.append(f"{where}: more cells than columns")
             continue
         cells = {k: (v or "").strip() for k, v in raw.items()}
         if not any(cells.values()):
             continue
         if not cells.get("primary"):
-            problems.append(f"{where}: no primary driver (every row starts from one)")
+            out.append(f"{where}: no primary driver (every row starts from one)")
             continue
         measures = tuple(m.strip() for m in cells.get("measures", "").split(";") if m.strip())
-        rows.append(
+        out.append(
             OutlineRow(
                 where,
                 cells["primary"],
@@ -156,37 +155,35 @@ def _parse_csv(text: str) -> tuple[list[OutlineRow], list[str]]:
                 measures,
             )
         )
-    return rows, problems
+    return out
 
 
-def _parse_toml(text: str) -> tuple[list[OutlineRow], list[str]]:
+def _parse_toml(text: str) -> Entries:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return [], [f"malformed TOML: {exc}"]
-    unknown = [k for k in doc if k != "primary"]
-    problems = [f"unknown key {k!r} (expected [[primary]] tables)" for k in unknown]
+        return [f"malformed TOML: {exc}"]
+    out: Entries = [
+        f"unknown key {k!r} (expected [[primary]] tables)" for k in doc if k != "primary"
+    ]
     primaries = doc.get("primary")
     if not isinstance(primaries, list) or not primaries:
-        return [], [*problems, "expected [[primary]] tables"]
-    rows: list[OutlineRow] = []
+        return [*out, "expected [[primary]] tables"]
     for i, entry in enumerate(primaries, 1):
         where = f"primary[{i}]"
-        title, measures = _entry(entry, where, ("secondary", "ideas"), problems)
+        title, measures = _entry(entry, where, ("secondary", "ideas"), out)
         if title is None:
             continue
-        rows.append(OutlineRow(where, title, measures=measures))
-        assert isinstance(entry, dict)
-        for j, sub in enumerate(_list(entry, "secondary", where, problems), 1):
+        out.append(OutlineRow(where, title, measures=measures))
+        for j, sub in enumerate(_list(entry, "secondary", where, out), 1):
             sub_where = f"{where}.secondary[{j}]"
-            sub_title, sub_measures = _entry(sub, sub_where, ("ideas",), problems)
+            sub_title, sub_measures = _entry(sub, sub_where, ("ideas",), out)
             if sub_title is None:
                 continue
-            rows.append(OutlineRow(sub_where, title, sub_title, measures=sub_measures))
-            assert isinstance(sub, dict)
-            rows += _ideas(sub, sub_where, title, sub_title, problems)
-        rows += _ideas(entry, where, title, None, problems)
-    return rows, problems
+            out.append(OutlineRow(sub_where, title, sub_title, measures=sub_measures))
+            _ideas(sub, sub_where, title, sub_title, out)
+        _ideas(entry, where, title, None, out)
+    return out
 
 
 def _ideas(
@@ -194,44 +191,42 @@ def _ideas(
     where: str,
     primary: str,
     secondary: str | None,
-    problems: list[str],
-) -> list[OutlineRow]:
-    rows = []
-    for k, idea in enumerate(_list(table, "ideas", where, problems), 1):
+    out: Entries,
+) -> None:
+    for k, idea in enumerate(_list(table, "ideas", where, out), 1):
         idea_where = f"{where}.ideas[{k}]"
         if isinstance(idea, str):
             idea = {"title": idea}
-        title, measures = _entry(idea, idea_where, (), problems)
+        title, measures = _entry(idea, idea_where, (), out)
         if title is not None:
-            rows.append(OutlineRow(idea_where, primary, secondary, title, measures))
-    return rows
+            out.append(OutlineRow(idea_where, primary, secondary, title, measures))
 
 
-def _list(table: Mapping[str, Any], key: str, where: str, problems: list[str]) -> list[Any]:
+def _list(table: Mapping[str, Any], key: str, where: str, out: Entries) -> list[Any]:
     value = table.get(key, [])
     if not isinstance(value, list):
-        problems.append(f"{where}: {key} must be a list")
+        out.append(f"{where}: {key} must be a list")
         return []
     return value
 
 
 def _entry(
-    entry: Any, where: str, nested: tuple[str, ...], problems: list[str]
+    entry: Any, where: str, nested: tuple[str, ...], out: Entries
 ) -> tuple[str | None, tuple[str, ...]]:
     if not isinstance(entry, dict):
-        problems.append(f"{where}: expected a table with a title")
+        out.append(f"{where}: expected a table with a title")
         return None, ()
     allowed = ("title", "measures", *nested)
     for key in entry:
         if key not in allowed:
-            problems.append(f"{where}: unknown key {key!r} (expected {', '.join(allowed)})")
+            out.append(f"{where}: unknown key {key!r} (expected {', '.join(allowed)})")
     title = entry.get("title")
     if not isinstance(title, str) or not title.strip():
-        problems.append(f"{where}: no title")
+        out.append(f"{where}: no title")
         return None, ()
     measures = entry.get("measures", [])
     if not isinstance(measures, list) or not all(isinstance(m, str) for m in measures):
-        problems.append(f"{where}: measures must be a list of measure names")
+        out.append(f"{where}: measures must be a list of measure names")
         measures = []
     return title, tuple(m.strip() for m in measures if m.strip())
 
@@ -322,8 +317,8 @@ class _Planner:
         seen = f" ({node.where})" if node.where else f" ({node.id})"
         if node.kind != kind:
             problems.append(
-                f"{row.where}: {title!r} is a {_KIND_NAME[node.kind]}{seen}, "
-                f"not a {_KIND_NAME[kind]}"
+                f"{row.where}: {title!r} is a {KIND_NAMES[node.kind]}{seen}, "
+                f"not a {KIND_NAMES[kind]}"
             )
             return None
         if parent is None or parent.id in node.parents:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from qiflow.charter.diagram import IDEA, PRIMARY, SECONDARY, STATUSES, DriverDiagram, DriverNode
+from qiflow.charter.results import Charter
 
 #: How a node is drawn: fill, stroke and text colours, and a dash pattern (or None).
 Style = tuple[str, str, str, str | None]
@@ -109,3 +110,26 @@ def to_data(diagram: DriverDiagram, aim: str | None = None) -> dict[str, Any]:
         "edges": [list(pair) for pair in edges(diagram)],
         "retired": list(diagram.retired),
     }
+
+
+def charter_text(charter: Charter) -> str:
+    """The charter in one place: aim, scope, quality objectives, measures, team, diagram."""
+    p = charter.project
+    scope = [
+        f"{label} {value}"
+        for label, value in (("directorate", p.directorate), ("scale", p.scale), ("team", p.team))
+        if value
+    ]
+    measures = ", ".join(f"{m.name} ({m.kind})" for m in charter.measures)
+    team = ", ".join(f"{m.person} ({m.role})" for m in charter.team)
+    lines = [
+        "charter:",
+        f"  aim: {p.aim or '-'}",
+        f"  scope: {'; '.join(scope) or '-'}",
+        f"  quality objectives: {'; '.join(p.quality_objectives) or '-'}",
+        f"  measures: {measures or '-'}",
+        f"  team: {team or '-'}",
+        "  driver diagram:",
+    ]
+    lines += [f"  {line}" for line in to_text(charter.diagram, p.aim).splitlines()[1:]]
+    return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ delegates here; each method is one :class:`~qiflow.lifecycle.runner.Runner` call
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,12 +64,16 @@ class ProjectCommands:
         cycle: int | None,
         given: Mapping[str, str | None],
         observation: str | None,
+        tests: str | Sequence[str] | None = None,
     ) -> Project:
         parts = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
         note = observation.strip() if observation else None
-        if not parts and not note:
-            raise ValidationError("nothing to record: give plan, prediction, observation or study")
-        return self._runner.run(project, "pdsa", commands.record_pdsa(cycle, parts, note), request)
+        if not parts and not note and tests is None:
+            raise ValidationError(
+                "nothing to record: give plan, prediction, observation, study or tests"
+            )
+        change = commands.record_pdsa(cycle, parts, note, tests)
+        return self._runner.run(project, "pdsa", change, request)
 
     def add_measure(
         self, project: str, request: Request, *, name: str, kind: str, unit: str, direction: str

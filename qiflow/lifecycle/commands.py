@@ -7,11 +7,12 @@ project's current state is checked here, inside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from qiflow.exceptions import ValidationError
+from qiflow.lifecycle import ideas
 from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.runner import Change, store_definition
 from qiflow.lifecycle.steps import Lifecycle
@@ -58,7 +59,12 @@ def fire(
     return change
 
 
-def record_pdsa(cycle: int | None, given: Mapping[str, str], note: str | None) -> Change:
+def record_pdsa(
+    cycle: int | None,
+    given: Mapping[str, str],
+    note: str | None,
+    tests: str | Sequence[str] | None = None,
+) -> Change:
     def change(draft: Draft, tx: Tx) -> None:
         current = draft.values["current_cycle"]
         number = cycle if cycle is not None else max(current, 1)
@@ -77,11 +83,17 @@ def record_pdsa(cycle: int | None, given: Mapping[str, str], note: str | None) -
         if note:
             observations = list(existing.observations) if existing else []
             values["observations"] = [*observations, note]
+        added = ideas.named(tx, draft.values["id"], number, tests) if tests is not None else []
+        if added:
+            values["tests"] = [*(existing.tests if existing else ()), *added]
         tx.records.save_cycle(draft.values["id"], number, values)
         payload: dict[str, Any] = {"cycle": number, **given}
         if note:
             payload["observation"] = note
+        if added:
+            payload["tests"] = added
         draft.emit("pdsa.recorded", payload)
+        ideas.mark_testing(draft, tx, number, added)
 
     return change
 

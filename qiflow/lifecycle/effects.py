@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from qiflow.lifecycle import ideas
 from qiflow.lifecycle.draft import Draft
 from qiflow.store import Tx
 
@@ -20,8 +21,10 @@ def start_pdsa_cycle(draft: Draft, tx: Tx, trigger: str) -> dict[str, Any]:
 
 
 def record_act_decision(draft: Draft, tx: Tx, trigger: str) -> dict[str, Any]:
+    """Close the current cycle with ``trigger``; the change ideas it tested take its status."""
     number = draft.values["current_cycle"]
     tx.records.save_cycle(draft.values["id"], number, {"act": trigger})
+    ideas.decide(draft, tx, number, trigger)
     return {"decision": trigger, "decided_cycle": number}
 
 

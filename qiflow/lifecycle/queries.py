@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from qiflow import audit
+from qiflow.charter.diagram import DriverDiagram
+from qiflow.charter.diagram import replay as replay_diagram
+from qiflow.charter.events import CharterEvent
 from qiflow.clock import Clock
 from qiflow.exceptions import ValidationError
 from qiflow.lifecycle.runner import Runner
@@ -76,4 +79,16 @@ class ProjectQueries:
                             None,
                             f"the project row does not match its events: {'; '.join(diff)}",
                         )
+                    elif tx.charters.diagram(head.project_id) != diagram_of(events):
+                        found = audit.Break(
+                            head.ref,
+                            None,
+                            None,
+                            "the driver diagram does not match its events",
+                        )
             yield head.ref, found
+
+
+def diagram_of(events: Iterable[Event]) -> DriverDiagram:
+    """The driver diagram a project's events imply."""
+    return replay_diagram(CharterEvent(e.type, e.payload) for e in events)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from qiflow.charter.diagram import DriverDiagram
 from qiflow.snapshots import Measure, PdsaCycle, Person, Project, Signoff
 from qiflow.store import Tx
 from qiflow.workflow import Workflow
@@ -39,6 +40,10 @@ class GuardContext:
 
     def cycle(self, number: int | None = None) -> PdsaCycle | None:
         return self._tx.records.cycle(self.project.id, number or self.project.current_cycle)
+
+    def driver_diagram(self) -> DriverDiagram:
+        """The project's driver diagram as it stands in this transaction."""
+        return self._tx.charters.diagram(self.project.id)
 
     def signoffs(self, gate: str) -> list[Signoff]:
         """Every round of ``gate`` on this project, oldest first, with their decisions."""

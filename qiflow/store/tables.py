@@ -127,6 +127,10 @@ class PdsaCycleRow(QiflowModel, table=True):
     observations: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     study: str | None = Field(default=None, sa_column=Column(Text))
     act: str | None = Field(default=None, max_length=100)
+    #: The change ideas (driver diagram ids) the cycle tests.
+    tests: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class MeasureRow(QiflowModel, table=True):
@@ -249,6 +253,33 @@ class DaemonRow(QiflowModel, table=True):
     updated_at: datetime
 
 
+class DriverNodeRow(QiflowModel, table=True):
+    """A node of a project's driver diagram; removed nodes stay, so ids are never reused."""
+
+    __tablename__ = "qiflow_driver_node"
+
+    project_id: str = Field(foreign_key="qiflow_project.id", primary_key=True, max_length=32)
+    node_id: str = Field(primary_key=True, max_length=16)
+    position: int
+    kind: str = Field(max_length=20)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=20)
+    parents: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    measures: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    removed: bool = False
+
+
+class TeamMemberRow(QiflowModel, table=True):
+    """A person's role in a project team."""
+
+    __tablename__ = "qiflow_team_member"
+
+    project_id: str = Field(foreign_key="qiflow_project.id", primary_key=True, max_length=32)
+    person: str = Field(primary_key=True, max_length=200)
+    role: str = Field(primary_key=True, max_length=40)
+    position: int
+
+
 #: The event table is append-only, enforced by the database (created with the table).
 APPEND_ONLY_SQLITE = [
     f"CREATE TRIGGER qiflow_event_append_only_{action.lower()} BEFORE {action} ON qiflow_event "
@@ -284,3 +315,5 @@ SIGNOFF = metadata.tables["qiflow_signoff"]
 DECISION = metadata.tables["qiflow_signoff_decision"]
 NOTIFICATION = metadata.tables["qiflow_notification"]
 DAEMON = metadata.tables["qiflow_daemon"]
+DRIVER_NODE = metadata.tables["qiflow_driver_node"]
+TEAM_MEMBER = metadata.tables["qiflow_team_member"]

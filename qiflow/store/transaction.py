@@ -20,6 +20,7 @@ from qiflow.clock import ensure_utc
 from qiflow.exceptions import DatabaseError
 from qiflow.store import migrate
 from qiflow.store._sql import WRITE, create_sql_engine, normalise_url
+from qiflow.store.charters import Charters
 from qiflow.store.counters import Counters
 from qiflow.store.events import Events, Idempotency
 from qiflow.store.outbox import Outbox
@@ -43,6 +44,7 @@ class Tx:
         self.signoffs = Signoffs(conn)
         self.outbox = Outbox(conn, postgres=postgres)
         self.counters = Counters(conn)
+        self.charters = Charters(conn)
 
 
 class Store:
