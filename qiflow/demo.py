@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
+from qiflow.charter.diagram import STATUSES
 from qiflow.clock import ManualClock, SystemClock
 from qiflow.engine import Engine
 from qiflow.exceptions import QiflowError
@@ -122,7 +123,8 @@ def _describe(engine: Engine, step: Mapping[str, Any], before: Project, after: P
             return f"data point: {step['measure']} = {step['value']:g}"
         case "pdsa":
             parts = [k for k in ("plan", "prediction", "observation", "study") if k in step]
-            return f"PDSA cycle {max(after.current_cycle, 1)}: {', '.join(parts)} recorded"
+            tests = f"; it tests {step['tests']}" if "tests" in step else ""
+            return f"PDSA cycle {max(after.current_cycle, 1)}: {', '.join(parts)} recorded{tests}"
         case "review":
             return f"review recorded; next due {after.next_review_at:%Y-%m-%d}"
         case _:
@@ -148,6 +150,7 @@ def run_demo(
     for entry in portfolio:
         fields = {k: v for k, v in entry.items() if k in EDITABLE_FIELDS and k != "title"}
         project = engine.create_project(entry["title"], actor=entry["owner"], **fields)
+        project = _charter(engine, project, entry)
         steps = entry.get("steps", [])
         if steps:
             note = (
@@ -172,12 +175,32 @@ def run_demo(
     return {"projects": len(portfolio), "refused": refused}
 
 
+def _charter(engine: Engine, project: Project, entry: Mapping[str, Any]) -> Project:
+    """Import the entry's driver diagram outline and add its team, as the owner."""
+    actor = entry["owner"]
+    for member in entry.get("members", []):
+        project = engine.add_team_member(
+            project.ref, member["person"], role=member["role"], actor=actor
+        )
+    if "drivers" in entry:
+        change = engine.import_drivers(
+            project.ref, entry["drivers"], format="csv", actor=actor, source=project.ref
+        )
+        project = change.project
+    return project
+
+
 def summarise(engine: Engine, echo: Echo) -> None:
     projects = engine.projects()
     counts = Counter(p.state for p in projects)
     echo("\nPortfolio by state:")
     for state, count in sorted(counts.items(), key=lambda item: -item[1]):
         echo(f"    {state:18}{count}")
+    ideas = Counter(idea.status for p in projects for idea in engine.driver_diagram(p.ref).ideas())
+    echo(
+        "\nChange ideas in the driver diagrams: "
+        + ", ".join(f"{ideas[status]} {status}" for status in STATUSES)
+    )
     board = engine.projects(programme="programme")
     candidates = engine.projects(programme="candidate")
     echo(

@@ -65,6 +65,8 @@ def test_lifecycle_end_to_end(db_url: str, tmp_path: Path) -> None:
         "Fewer relapses",
         *me,
     )
+    run(db_url, "driver", "add", ref, "--primary", "Patients know their dates", *me)
+    run(db_url, "driver", "add", ref, "--idea", "Text reminders", "--under", "P1", *me)
     run(db_url, "project", "fire", ref, "plan_measurement", *me)
     run(
         db_url,
@@ -107,6 +109,7 @@ def test_lifecycle_end_to_end(db_url: str, tmp_path: Path) -> None:
     status = json.loads(run(db_url, "signoff", "status", ref, "--json").output)
     assert status["gates"] == [{"gate": "qeia", "passed": True, "awaiting": []}]
     assert status["signoffs"][0]["summary"]["risk"] == "low"
+    run(db_url, "pdsa", "record", ref, "--tests", "C1", *me)
     run(db_url, "project", "fire", ref, "start_testing", *me)
 
     run(db_url, "pdsa", "record", ref, "--plan", "Text reminders", "--prediction", "Below 8%", *me)
@@ -125,6 +128,8 @@ def test_lifecycle_end_to_end(db_url: str, tmp_path: Path) -> None:
         "Below 6%",
         "--study",
         "5.1%",
+        "--tests",
+        "C1",
         *me,
     )
     run(db_url, "review", "record", ref, "--notes", "on track", "--score", "3.0", *me)

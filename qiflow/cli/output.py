@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from qiflow.snapshots import Event, Project, TriggerOption, to_jsonable
+from qiflow.snapshots import Event, PdsaCycle, Project, TriggerOption, to_jsonable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,3 +111,14 @@ def _detail(event: Event) -> str:
     if event.type == "pdsa.recorded":
         return f"cycle {p['cycle']}: " + ", ".join(k for k in p if k != "cycle")
     return ", ".join(f"{k}={v}" for k, v in p.items() if v is not None)[:60]
+
+
+def cycle_parts(cycle: PdsaCycle) -> None:
+    """A PDSA cycle's plan, prediction and study, one indented line each."""
+    for label, text in (
+        ("plan", cycle.plan),
+        ("prediction", cycle.prediction),
+        ("study", cycle.study),
+    ):
+        if text:
+            click.echo(f"  {label}: {text}")

@@ -7,8 +7,10 @@ from typing import Any, TypeVar
 
 import click
 
+from qiflow.charter import render
 from qiflow.cli.context import Context, actor_option, pass_context
 from qiflow.cli.output import (
+    cycle_parts,
     emit_json,
     emit_project,
     history_rows,
@@ -257,29 +259,38 @@ def list_(
 @json_option
 @pass_context
 def show(state: Context, /, ref: str, viewer: str | None, as_json: bool) -> None:
-    """Show project REF, its PDSA cycles and measures, and what may fire next."""
+    """Show project REF, its PDSA cycles and measures, what may fire next, and its charter.
+
+    The charter: aim, scope, quality objectives, measures, team and driver diagram.
+    """
     engine = state.engine()
     found = engine.get(ref)
     options = engine.available_triggers(ref, viewer)
     cycles = engine.cycles(ref)
-    measures = engine.measures(ref)
+    charter = engine.charter(ref)
+    measures = list(charter.measures)
     if as_json:
-        emit_json({"project": found, "triggers": options, "cycles": cycles, "measures": measures})
+        emit_json(
+            {
+                "project": found,
+                "triggers": options,
+                "cycles": cycles,
+                "measures": measures,
+                "team": list(charter.team),
+                "driver_diagram": render.to_data(charter.diagram, found.aim),
+            }
+        )
         return
     show_project(found, options)
     for cycle in cycles:
-        click.echo(f"PDSA cycle {cycle.number}: act={cycle.act or '-'}")
-        for label, text in (
-            ("plan", cycle.plan),
-            ("prediction", cycle.prediction),
-            ("study", cycle.study),
-        ):
-            if text:
-                click.echo(f"  {label}: {text}")
+        tests = f"; tests {', '.join(cycle.tests)}" if cycle.tests else ""
+        click.echo(f"PDSA cycle {cycle.number}: act={cycle.act or '-'}{tests}")
+        cycle_parts(cycle)
         for note in cycle.observations:
             click.echo(f"  do: {note}")
     for m in measures:
         click.echo(f"measure: {m.name} ({m.kind}, {m.unit}, {m.direction} is better)")
+    click.echo(render.charter_text(charter), nl=False)
 
 
 @project.command()

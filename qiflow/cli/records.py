@@ -23,6 +23,11 @@ def pdsa() -> None:
 @click.option("--prediction", help="What we expect to happen.")
 @click.option("--observation", help="A Do observation (appended).")
 @click.option("--study", help="What happened, compared with the prediction.")
+@click.option(
+    "--tests",
+    metavar="IDEA_ID[,IDEA_ID...]",
+    help="The change idea(s) the cycle tests (driver diagram ids, e.g. C1); now being tested.",
+)
 @actor_option
 @json_option
 @pass_context
@@ -35,10 +40,15 @@ def pdsa_record(
     prediction: str | None,
     observation: str | None,
     study: str | None,
+    tests: str | None,
     actor: str,
     as_json: bool,
 ) -> None:
-    """Record part of the current PDSA cycle of project REF."""
+    """Record part of the current PDSA cycle of project REF.
+
+    The Act decision that closes a cycle (fire adopt, adapt or abandon) gives the
+    change ideas it tests that status.
+    """
     emit_project(
         state.engine().record_pdsa(
             ref,
@@ -48,6 +58,7 @@ def pdsa_record(
             prediction=prediction,
             observation=observation,
             study=study,
+            tests=tests,
         ),
         as_json,
     )
