@@ -59,7 +59,7 @@ def file_id(path: Path) -> str:
 
 
 def test_there_are_workflows_to_draw() -> None:
-    assert [p.name for p in SHIPPED] == ["qi_project.toml"]
+    assert [p.name for p in SHIPPED] == ["qi_project.toml", "qi_project_v2.toml"]
     assert len(VALID_CORPUS) >= 2
 
 
