@@ -330,3 +330,27 @@ def test_each_item_names_its_project_rule_and_due_instant(
     assert sponsor_item.rule is not None
     assert sponsor_item.rule.startswith("sponsor escalation: you sponsor this project")
     assert "7 days" in sponsor_item.rule
+
+
+def test_outbox_rows_name_their_project_and_count_the_sending_attempt(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    """Bugs from issue 10: review-reminder rows listed with ``project_ref = null``, and a
+    row sent at the first try showed ``attempts: 0``."""
+    engine, clock, recorder = setup
+    project = new_project(engine)
+    clock.advance(days=38)
+    worker = Daemon(engine, settings(digest=False), name="d1")
+    assert worker.sweep_once() == 2
+    listed = engine.outbox()
+    assert {(r.kind, r.project_ref, r.project_title) for r in listed} == {
+        ("reminder", project.ref, project.title),
+        ("escalation", project.ref, project.title),
+    }
+    assert {(r.status, r.attempts) for r in listed} == {("pending", 0)}
+    recorder.failures.append(DeliveryError("busy"))  # the first message fails once
+    first = worker.deliver_once()
+    assert (first.sent, first.retried) == (1, 1)
+    clock.advance(hours=2)
+    assert worker.deliver_once().sent == 1
+    assert sorted((r.status, r.attempts) for r in engine.outbox()) == [("sent", 1), ("sent", 2)]

@@ -23,6 +23,14 @@ from qiflow.store.tables import DAEMON, NOTIFICATION, PROJECT
 PENDING, SENDING, SENT, DEAD = NOTIFICATION_STATUSES
 
 
+#: Notifications with their project's reference and title (None for rows of no project).
+_WITH_PROJECT = select(
+    NOTIFICATION,
+    PROJECT.c.ref.label("project_ref"),
+    PROJECT.c.title.label("project_title"),
+).outerjoin(PROJECT, PROJECT.c.id == NOTIFICATION.c.project_id)
+
+
 class Outbox:
     def __init__(self, conn: Connection, *, postgres: bool) -> None:
         self._conn = conn
@@ -77,16 +85,7 @@ class Outbox:
             .where(NOTIFICATION.c.id.in_(ids))
             .values(status=SENDING, claimed_by=daemon, lease_until=now + lease)
         )
-        stmt = (
-            select(
-                NOTIFICATION,
-                PROJECT.c.ref.label("project_ref"),
-                PROJECT.c.title.label("project_title"),
-            )
-            .outerjoin(PROJECT, PROJECT.c.id == NOTIFICATION.c.project_id)
-            .where(NOTIFICATION.c.id.in_(ids))
-            .order_by(NOTIFICATION.c.id)
-        )
+        stmt = _WITH_PROJECT.where(NOTIFICATION.c.id.in_(ids)).order_by(NOTIFICATION.c.id)
         return [Queued.from_row(row) for row in self._conn.execute(stmt).mappings()]
 
     def assign_key(self, ids: Sequence[int], key: str) -> None:
@@ -102,7 +101,12 @@ class Outbox:
         result = self._conn.execute(
             update(NOTIFICATION)
             .where(_mine(ids, daemon))
-            .values(status=SENT, sent_at=ensure_utc(now), lease_until=None)
+            .values(
+                status=SENT,
+                sent_at=ensure_utc(now),
+                lease_until=None,
+                attempts=NOTIFICATION.c.attempts + 1,  # the attempt that succeeded counts
+            )
         )
         return result.rowcount or 0
 
@@ -146,7 +150,7 @@ class Outbox:
 
     def recent(self, *, status: str | None = None, limit: int = 100) -> list[Queued]:
         """Notifications, newest first."""
-        stmt = select(NOTIFICATION).order_by(NOTIFICATION.c.id.desc()).limit(limit)
+        stmt = _WITH_PROJECT.order_by(NOTIFICATION.c.id.desc()).limit(limit)
         if status is not None:
             stmt = stmt.where(NOTIFICATION.c.status == status)
         return [Queued.from_row(row) for row in self._conn.execute(stmt).mappings()]
