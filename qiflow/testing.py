@@ -25,10 +25,14 @@ def temporary_engine(
     start: datetime | None = None,
     workflows_dir: str | Path | None = None,
     plugins: Sequence[object] = (),
+    clock: ManualClock | None = None,
 ) -> Iterator[tuple[Engine, ManualClock]]:
     """An engine on a fresh, migrated SQLite file that is deleted afterwards,
-    with a :class:`ManualClock` you move by hand."""
-    clock = ManualClock(start)
+    with a :class:`ManualClock` you move by hand (``clock``, or a new one at ``start``).
+
+    Installed plugins load through their entry points, as in production; ``plugins``
+    are registered besides them. Yields ``(engine, clock)``."""
+    clock = clock or ManualClock(start)
     with tempfile.TemporaryDirectory(prefix="qiflow-test-") as directory:
         url = f"sqlite:///{Path(directory) / 'qiflow.db'}"
         with Engine(

@@ -17,6 +17,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.__main__",),
     ("qiflow.cli",),
+    ("qiflow.pytest_plugin",),  # qiflow's pytest fixtures: daemon passes for plugin tests
     ("qiflow.daemon", "qiflow.demo", "qiflow.testing"),  # entry points above the engine
     ("qiflow.config",),
     ("qiflow",),  # the public API: re-exports only
