@@ -124,7 +124,10 @@ def load_settings(
             **routing,
         },
     )
-    resolved, secrets = _channels(doc.get("channels", {}) if channels else {}, env, problems)
+    # Relative paths in channel tables mean "next to qiflow.toml", wherever the daemon runs.
+    here = (path.parent if path is not None else Path()).resolve()
+    raw_channels = doc.get("channels", {}) if channels else {}
+    resolved, secrets = _channels(raw_channels, env, problems, here)
     # Channels link to the web pages ({base_url}/projects/{ref}) and date in the trust's zone.
     base_url = str(env.get("QIFLOW_WEB_BASE_URL") or doc.get("web", {}).get("base_url", ""))
     if base_url and not base_url.startswith(("https://", "http://")):
@@ -159,9 +162,11 @@ def load_settings(
 
 
 def _channels(
-    raw: Mapping[str, Any], env: Mapping[str, str], problems: list[str]
+    raw: Mapping[str, Any], env: Mapping[str, str], problems: list[str], here: Path
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Resolve ``*_env`` and ``*_file`` settings; also list literal secrets in the file."""
+    """Resolve ``*_env`` and ``*_file`` settings and relative paths (``path``, ``*_path``,
+    ``*_dir``, and the files ``*_file`` names) against ``here``, the directory of
+    ``qiflow.toml``; also list literal secrets in the file."""
     result: dict[str, dict[str, Any]] = {}
     literal: list[str] = []
     for name, table in raw.items():
@@ -178,15 +183,23 @@ def _channels(
                 resolved[key[:-4]] = env[var]
             elif key.endswith("_file"):
                 try:
-                    resolved[key[:-5]] = Path(str(value)).read_text(encoding="utf-8").rstrip("\r\n")
+                    secret = (here / str(value)).read_text(encoding="utf-8")
+                    resolved[key[:-5]] = secret.rstrip("\r\n")
                 except OSError as exc:
                     problems.append(f"channels.{name}.{key}: {exc}")
+            elif _is_path(key) and isinstance(value, str) and value:
+                resolved[key] = str(here / Path(value).expanduser())
             else:
                 resolved[key] = value
                 if any(word in key.lower() for word in SECRET_WORDS):
                     literal.append(f"channels.{name}.{key}")
         result[name] = resolved
     return result, literal
+
+
+def _is_path(key: str) -> bool:
+    """Whether a channel setting names a file or folder (resolved next to qiflow.toml)."""
+    return key == "path" or key.endswith(("_path", "_dir"))
 
 
 def _daemon(raw: Mapping[str, Any], problems: list[str], *, digest: bool) -> DaemonSettings:

@@ -148,3 +148,29 @@ def test_a_base_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, '[web]\nbase_url = "qi.example.nhs.uk"\n')
     with pytest.raises(ConfigError, match=r"web\.base_url 'qi\.example\.nhs\.uk' must be an http"):
         load_settings(path, env={})
+
+
+def test_relative_paths_in_channel_tables_are_next_to_qiflow_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10: a daemon started from another directory still finds the channel's files."""
+    config_dir = tmp_path / "etc"
+    config_dir.mkdir()
+    (config_dir / "token.txt").write_text("t0ken\n")
+    path = write(
+        config_dir,
+        '[channels.jsonl]\npath = "out/notes.jsonl"\narchive_dir = "old"\n'
+        'token_file = "token.txt"\nlabel = "out/not-a-path"\n'
+        f'absolute_path = "{tmp_path / "abs.jsonl"}"\n',
+    )
+    elsewhere = tmp_path / "run"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    table = load_settings(path, env={}).channels["jsonl"]
+    assert table == {
+        "path": str(config_dir / "out" / "notes.jsonl"),
+        "archive_dir": str(config_dir / "old"),
+        "token": "t0ken",
+        "label": "out/not-a-path",
+        "absolute_path": str(tmp_path / "abs.jsonl"),
+    }
