@@ -89,4 +89,5 @@ def test_failures_are_captured_and_send_false_keeps_channels_untouched(
     quiet = run_daemon_pass(
         qiflow_engine, at=later + timedelta(days=38), channels={"record": {}}, send=False
     )
-    assert quiet.received["record"] and RECORDER.sent == []
+    assert quiet.received["record"]
+    assert RECORDER.sent == []
