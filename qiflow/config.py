@@ -235,3 +235,35 @@ def _check_private(path: Path, secrets: list[str]) -> None:
             f"(mode {mode:o}); run `chmod 600 {path}`, or move each secret to an environment "
             'variable (e.g. password_env = "QIFLOW_SMTP_PASSWORD")'
         )
+
+
+
+def secret_problems(path: Path | None, env: Mapping[str, str] | None = None) -> list[str]:
+    """Secrets readable by group or others: the file itself (if it holds one) and ``*_file``s."""
+    env = os.environ if env is None else env
+    path = path or default_path(env)
+    if path is None:
+        return []
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return []  # the configuration check reports it
+    tables = doc.get("channels", {})
+    _, literal = _channels(tables, env, [])
+    problems: list[str] = []
+    if literal:
+        try:
+            _check_private(path, literal)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    for name, table in tables.items():
+        for key, value in table.items() if isinstance(table, dict) else ():
+            secret = Path(str(value))
+            if key.endswith("_file") and secret.exists():
+                mode = stat.S_IMODE(secret.stat().st_mode)
+                if mode & 0o077:
+                    problems.append(
+                        f"channels.{name}.{key}: {secret} is readable by group or others "
+                        f"(mode {mode:o}); run `chmod 600 {secret}`"
+                    )
+    return problems

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -42,7 +43,7 @@ from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
 from qiflow.notify.delivery import DeliveryReport, DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
-from qiflow.plugins import get_plugin_manager
+from qiflow.plugins import build_channels, get_plugin_manager
 from qiflow.snapshots import (
     DataPoint,
     Event,
@@ -640,10 +641,7 @@ class Engine:
 
     def channels(self, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Channel]:
         """The notification channels plugins build from ``config`` (``[channels.<name>]``)."""
-        found: dict[str, Channel] = {}
-        for provided in self.pm.hook.qiflow_channels(config=config):
-            found.update(provided)
-        return found
+        return build_channels(self.pm, config)
 
     def release_notifications(self, daemon: str) -> int:
         """Give back the notifications ``daemon`` claimed but did not finish (on shutdown)."""
@@ -676,5 +674,41 @@ def upgrade_database(database_url: str) -> tuple[str, str | None, str | None]:
         before = store.revision()
         store.upgrade()
         return store.display_url, before, store.revision()
+    finally:
+        store.dispose()
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """What ``qiflow doctor`` and readiness checks learn from a database."""
+
+    url: str  # the password hidden
+    backend: str
+    revision: str | None  # None: no qiflow tables yet
+    head: str  # the newest revision this qiflow knows
+    known: bool  # whether this qiflow knows ``revision``
+    now: datetime  # the database server's clock
+
+    @property
+    def current(self) -> bool:
+        return self.revision == self.head
+
+
+def database_state(database_url: str) -> DatabaseState:
+    """Connect to the database and read its schema revision and clock.
+
+    Raises :class:`~qiflow.exceptions.DatabaseError` when it cannot be reached.
+    """
+    store = Store(database_url)
+    try:
+        revision = store.revision()
+        return DatabaseState(
+            url=store.display_url,
+            backend=store.backend,
+            revision=revision,
+            head=store.head_revision(),
+            known=revision is None or store.knows(revision),
+            now=store.now(),
+        )
     finally:
         store.dispose()

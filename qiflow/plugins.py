@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pluggy
 
 from qiflow import hookspecs
 from qiflow.hookmarkers import PROJECT_NAME, hookimpl
+from qiflow.notify.channels import Channel
 
 #: qiflow's own features, registered through the same seam as third-party plugins.
 DEFAULT_PLUGINS = (
@@ -45,4 +47,14 @@ def get_plugin_manager(
     return pm
 
 
-__all__ = ["DEFAULT_PLUGINS", "PROJECT_NAME", "get_plugin_manager", "hookimpl"]
+def build_channels(
+    pm: pluggy.PluginManager, config: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Channel]:
+    """The notification channels the plugins build from ``config`` (``[channels.<name>]``)."""
+    found: dict[str, Channel] = {}
+    for provided in pm.hook.qiflow_channels(config=config):
+        found.update(provided)
+    return found
+
+
+__all__ = ["DEFAULT_PLUGINS", "PROJECT_NAME", "build_channels", "get_plugin_manager", "hookimpl"]

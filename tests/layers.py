@@ -18,7 +18,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.__main__",),
     ("qiflow.cli",),
     ("qiflow.pytest_plugin",),  # qiflow's pytest fixtures: daemon passes for plugin tests
-    ("qiflow.daemon", "qiflow.demo", "qiflow.testing"),  # entry points above the engine
+    # entry points above the engine
+    ("qiflow.daemon", "qiflow.demo", "qiflow.testing", "qiflow.doctor"),
     ("qiflow.config",),
     ("qiflow",),  # the public API: re-exports only
     ("qiflow.engine",),  # the facade

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from qiflow.cli import audit, daemon, demo, drivers, governance, projects, records, workflows
+from qiflow.cli import (
+    audit,
+    daemon,
+    demo,
+    doctor,
+    drivers,
+    governance,
+    projects,
+    records,
+    workflows,
+)
 from qiflow.cli.context import Context, QiflowGroup, pass_context
 from qiflow.engine import DEFAULT_DATABASE_URL, upgrade_database
 from qiflow.logs import configure_logging
@@ -79,6 +89,7 @@ def _register() -> None:
     main.add_command(demo.demo)
     main.add_command(drivers.driver)
     main.add_command(drivers.team)
+    main.add_command(doctor.doctor)
 
 
 _register()

@@ -89,6 +89,14 @@ class Store:
         with self._connect() as conn:
             return migrate.current_revision(conn)
 
+    def head_revision(self) -> str:
+        """The newest schema revision this qiflow knows."""
+        return migrate.head_revision()
+
+    def knows(self, revision: str) -> bool:
+        """Whether ``revision`` is one of this qiflow's migrations (not a newer qiflow's)."""
+        return migrate.is_known(revision)
+
     def upgrade(self) -> None:
         """Create the tables, or upgrade them to this qiflow's schema."""
         migrate.upgrade(self._engine)
