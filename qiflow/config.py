@@ -249,7 +249,8 @@ def secret_problems(path: Path | None, env: Mapping[str, str] | None = None) -> 
     except (OSError, tomllib.TOMLDecodeError):
         return []  # the configuration check reports it
     tables = doc.get("channels", {})
-    _, literal = _channels(tables, env, [])
+    here = path.parent
+    _, literal = _channels(tables, env, [], here)
     problems: list[str] = []
     if literal:
         try:
@@ -258,7 +259,7 @@ def secret_problems(path: Path | None, env: Mapping[str, str] | None = None) -> 
             problems.append(str(exc))
     for name, table in tables.items():
         for key, value in table.items() if isinstance(table, dict) else ():
-            secret = Path(str(value))
+            secret = here / str(value)
             if key.endswith("_file") and secret.exists():
                 mode = stat.S_IMODE(secret.stat().st_mode)
                 if mode & 0o077:
