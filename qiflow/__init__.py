@@ -23,7 +23,7 @@ from qiflow.exceptions import (
     WorkflowDefinitionError,
 )
 from qiflow.fields import ProjectFields
-from qiflow.governance.gates import Approval, BaseGate, GateType
+from qiflow.governance.gates import Approval, BaseGate, GateType, NotNeeded
 from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.lifecycle.roles import Directory
 from qiflow.notify.channels import Channel, DeliveryError, Item, Notification
@@ -71,6 +71,7 @@ __all__ = [
     "Item",
     "ManualClock",
     "Measure",
+    "NotNeeded",
     "Notification",
     "OutboxStatus",
     "OutlineError",

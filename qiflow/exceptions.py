@@ -77,7 +77,19 @@ class WorkflowDefinitionError(QiflowError):
 
 
 class ValidationError(QiflowError):
-    """The input is not valid."""
+    """The input is not valid.
+
+    Give one message, or every problem at once as a list: ``problems`` holds them, and
+    the message joins them with "; ".
+    """
+
+    def __init__(self, message: str | Sequence[str] | None = None) -> None:
+        if message is not None and not isinstance(message, str):
+            self.problems: tuple[str, ...] = tuple(message)
+            message = "; ".join(self.problems) or None
+        else:
+            self.problems = (message,) if message else ()
+        super().__init__(message)
 
 
 class OutlineError(ValidationError):

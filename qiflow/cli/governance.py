@@ -61,6 +61,8 @@ def request(
     latest = state.engine().signoffs(ref, gate)[-1]
     if as_json:
         emit_json({"project": done, "signoff": latest})
+    elif not latest.roles:  # the gate said the form shows it is not needed
+        click.echo(f"{done.ref}: {latest.stage} not needed ({latest.reason}); passed")
     else:
         how = "all of" if latest.mode == "all" else "any of"
         click.echo(

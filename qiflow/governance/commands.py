@@ -37,6 +37,21 @@ def request_signoff(
         values, approval = gates.request(
             tx, ctx, gate_type, form, actor=actor, version=draft.version
         )
+        if isinstance(approval, gates.NotNeeded):
+            until = values["valid_until"]
+            draft.emit(
+                "gate.not_needed",
+                {
+                    "gate": gate,
+                    "round": values["round"],
+                    "stage": values["stage"],
+                    "by": actor,
+                    "reason": values["reason"],
+                    "valid_until": until.isoformat() if until else None,
+                    "summary": dict(approval.summary),
+                },
+            )
+            return
         draft.emit(
             "signoff.requested",
             {

@@ -34,6 +34,7 @@ INPUTS = frozenset(
         "signoff.requested",
         "signoff.decided",
         "gate.passed",
+        "gate.not_needed",
         "gate.expired",
         "project.migrated",
     }

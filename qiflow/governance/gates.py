@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pluggy
 
@@ -54,6 +54,21 @@ class Approval:
     summary: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NotNeeded:
+    """What ``assess`` returns when the submitted form shows the gate does not apply:
+    the gate passes with no approvers, recorded as ``gate.not_needed`` naming who said so.
+    ``valid_for`` bounds how long that declaration stands (None: until the form changes)."""
+
+    reason: str
+    valid_for: Duration | None = None
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: The types a gate's own configuration key may take, as ``BaseGate.config_schema`` names them.
+ConfigSchema = Mapping[str, type | tuple[type, ...]]
+
+
 class GateType(Protocol):
     """A kind of approval step; subclass :class:`BaseGate` to write one."""
 
@@ -64,7 +79,7 @@ class GateType(Protocol):
 
     def applies(self, ctx: GuardContext) -> bool: ...
 
-    def assess(self, ctx: GuardContext, form: Mapping[str, Any]) -> Approval: ...
+    def assess(self, ctx: GuardContext, form: Mapping[str, Any]) -> Approval | NotNeeded: ...
 
     def still_valid(self, ctx: GuardContext, signoff: Signoff) -> str | None: ...
 
@@ -74,11 +89,29 @@ class BaseGate:
 
     name = "gate"
     title = "Sign-off"
+    #: The gate's own keys in ``[gates.<name>]`` and the type (or types) each takes, e.g.
+    #: ``{"valid_for": str, "exempt": list}``; ``rescreen_on`` is every gate's.
+    config_schema: ClassVar[ConfigSchema] = {}
 
     def check_config(self, config: Mapping[str, Any]) -> list[str]:
-        """Problems in ``[gates.<name>]``; every gate accepts ``rescreen_on`` (triggers that
-        need a sign-off requested since the project entered its current state)."""
-        problems = [f"unknown key {key!r}" for key in config if key != "rescreen_on"]
+        """Every problem in ``[gates.<name>]``: keys not in :attr:`config_schema` (nor
+        ``rescreen_on``, the triggers that need a sign-off requested since the project
+        entered its current state) and values of the wrong type. Override it to check
+        more, and extend the list ``super().check_config(config)`` returns."""
+        schema: dict[str, type | tuple[type, ...]] = {**self.config_schema, "rescreen_on": list}
+        problems = [
+            f"unknown key {key!r}; expected one of {', '.join(sorted(schema))}"
+            for key in config
+            if key not in schema
+        ]
+        for key, expected in schema.items():
+            if key not in config or key == "rescreen_on":
+                continue
+            kinds = expected if isinstance(expected, tuple) else (expected,)
+            value = config[key]
+            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+                names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+                problems.append(f"{key} must be {names}")
         rescreen = config.get("rescreen_on", [])
         if not isinstance(rescreen, list) or not all(isinstance(t, str) for t in rescreen):
             problems.append("rescreen_on must be a list of triggers")
@@ -87,12 +120,24 @@ class BaseGate:
     def applies(self, ctx: GuardContext) -> bool:
         return True
 
-    def assess(self, ctx: GuardContext, form: Mapping[str, Any]) -> Approval:
+    def assess(self, ctx: GuardContext, form: Mapping[str, Any]) -> Approval | NotNeeded:
+        """Check ``form`` (raise :class:`qiflow.ValidationError` with every problem) and say
+        who must approve it, or that the gate is :class:`NotNeeded`."""
         raise NotImplementedError
 
     def still_valid(self, ctx: GuardContext, signoff: Signoff) -> str | None:
         """A reason the passed sign-off no longer covers the project, or None."""
         return None
+
+
+_TYPE_NAMES = {
+    str: "text",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 def registered_gates(pm: pluggy.PluginManager) -> dict[str, GateType]:
@@ -156,8 +201,11 @@ def request(
     *,
     actor: str,
     version: int,
-) -> tuple[dict[str, Any], Approval]:
+) -> tuple[dict[str, Any], Approval | NotNeeded]:
     """Open a new round of ``gate`` with ``form``; supersede a pending or rejected one.
+
+    When the gate's ``assess`` says the gate is :class:`NotNeeded`, the round passes at
+    once with no approvers (``reason`` says why; the caller records who declared it).
 
     A new round is the project's current assessment, so only people with a part in
     the project may open one (see :data:`REQUESTER_ROLES`).
@@ -171,7 +219,10 @@ def request(
     if not gate.applies(ctx):
         raise ValidationError(f"{gate.title} does not apply to {ctx.project.ref}")
     approval = gate.assess(ctx, form)
-    if approval.mode not in ("all", "any") or not approval.roles:
+    if isinstance(approval, NotNeeded):
+        if not approval.reason.strip():
+            raise ValidationError(f"gate {gate.name!r} said it is not needed without a reason")
+    elif approval.mode not in ("all", "any") or not approval.roles:
         raise ValidationError(f"gate {gate.name!r} returned an invalid approval rule")
     rounds = ctx.signoffs(gate.name)
     latest = current(rounds)
@@ -181,17 +232,22 @@ def request(
         "project_id": ctx.project.id,
         "gate": gate.name,
         "round": latest.round + 1 if latest else 1,
-        "stage": approval.stage,
+        "stage": approval.stage if isinstance(approval, Approval) else gate.title,
         "status": PENDING,
         "form": dumps(dict(form)),
         "summary": dumps(dict(approval.summary)),
-        "roles": list(approval.roles),
-        "mode": approval.mode,
+        "roles": list(approval.roles) if isinstance(approval, Approval) else [],
+        "mode": approval.mode if isinstance(approval, Approval) else "any",
         "valid_for": str(approval.valid_for) if approval.valid_for else None,
         "requested_by": actor,
         "requested_at": ctx.now,
         "requested_version": version,
     }
+    if isinstance(approval, NotNeeded):
+        until = approval.valid_for.after(ctx.now) if approval.valid_for else None
+        values.update(
+            status=PASSED, decided_at=ctx.now, valid_until=until, reason=approval.reason.strip()
+        )
     tx.signoffs.insert(values)
     return values, approval
 
