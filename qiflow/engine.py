@@ -11,6 +11,7 @@ its events only after commit.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from qiflow.charter.diagram import DriverDiagram
 from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
 from qiflow.charter.team import TeamMember
 from qiflow.clock import Clock, SystemClock
-from qiflow.exceptions import WorkflowDefinitionError
+from qiflow.exceptions import QiflowError, WorkflowDefinitionError
 from qiflow.fields import ProjectFields, clean_fields
 from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
@@ -712,3 +713,60 @@ def database_state(database_url: str) -> DatabaseState:
         )
     finally:
         store.dispose()
+
+
+@dataclass(frozen=True)
+class CopyCheck:
+    """What ``qiflow restore --check`` (and ``qiflow backup``) find in a copy."""
+
+    url: str
+    revision: str | None
+    integrity: tuple[str, ...]  # SQLite's integrity_check findings; empty when sound
+    projects: int
+    breaks: tuple[audit.Break, ...]  # the first break of each broken hash chain
+    problem: str | None = None  # why the copy could not be opened at all
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and not self.integrity and not self.breaks
+
+
+def check_copy(database_url: str) -> CopyCheck:
+    """Open a copy of a database and verify it: integrity, schema, every hash chain."""
+    store = Store(database_url)
+    try:
+        integrity = tuple(store.integrity_problems())
+        revision = store.revision()
+        url = store.display_url
+    finally:
+        store.dispose()
+    try:
+        with Engine(database_url) as engine:
+            results = list(engine.iter_audit())
+    except QiflowError as exc:
+        return CopyCheck(url, revision, integrity, 0, (), problem=str(exc))
+    breaks = tuple(found for _ref, found in results if found is not None)
+    return CopyCheck(url, revision, integrity, len(results), breaks)
+
+
+def backup_database(database_url: str, target: Path) -> CopyCheck:
+    """Copy a SQLite database to ``target`` (safe while daemons run) and check the copy.
+
+    The copy is written beside ``target`` and renamed only once it verifies; a copy that
+    does not verify is removed and the check says why.
+    """
+    if target.exists():
+        raise QiflowError(f"{target} already exists; choose a new file name")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    store = Store(database_url)
+    try:
+        store.backup_to(partial)
+    finally:
+        store.dispose()
+    found = check_copy(f"sqlite:///{partial}")
+    if found.ok:
+        partial.rename(target)
+    else:
+        partial.unlink(missing_ok=True)
+    return dataclasses.replace(found, url=f"sqlite:///{target}")

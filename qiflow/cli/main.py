@@ -6,6 +6,7 @@ import click
 
 from qiflow.cli import (
     audit,
+    backup,
     daemon,
     demo,
     doctor,
@@ -90,6 +91,8 @@ def _register() -> None:
     main.add_command(drivers.driver)
     main.add_command(drivers.team)
     main.add_command(doctor.doctor)
+    main.add_command(backup.backup)
+    main.add_command(backup.restore)
 
 
 _register()

@@ -9,9 +9,11 @@ exception is the project row, which the runner copies and changes as a dict.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
@@ -96,6 +98,37 @@ class Store:
     def knows(self, revision: str) -> bool:
         """Whether ``revision`` is one of this qiflow's migrations (not a newer qiflow's)."""
         return migrate.is_known(revision)
+
+    def backup_to(self, target: Path) -> None:
+        """Copy a SQLite database to ``target`` with SQLite's online backup API.
+
+        The copy is consistent while other processes keep writing (it is taken in steps
+        and restarts if the source changes underneath).
+        """
+        if self.backend != "sqlite":
+            raise DatabaseError(
+                f"{self.display_url} is PostgreSQL: back it up with pg_dump (see the README's "
+                "Operations section), then check the copy with `qiflow restore --check`"
+            )
+        raw = self._engine.raw_connection()
+        try:
+            source = raw.driver_connection
+            assert isinstance(source, sqlite3.Connection)
+            copy = sqlite3.connect(target)
+            try:
+                source.backup(copy, pages=1024)
+            finally:
+                copy.close()
+        finally:
+            raw.close()
+
+    def integrity_problems(self) -> list[str]:
+        """What SQLite's ``PRAGMA integrity_check`` finds (nothing on PostgreSQL)."""
+        if self.backend != "sqlite":
+            return []
+        with self._connect() as conn:
+            rows = [str(r) for r in conn.exec_driver_sql("PRAGMA integrity_check").scalars()]
+        return [] if rows == ["ok"] else rows
 
     def upgrade(self) -> None:
         """Create the tables, or upgrade them to this qiflow's schema."""
