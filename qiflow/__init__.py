@@ -22,7 +22,7 @@ from qiflow.exceptions import (
     ValidationError,
     WorkflowDefinitionError,
 )
-from qiflow.fields import ProjectFields
+from qiflow.fields import ProjectField, ProjectFields
 from qiflow.governance.gates import Approval, BaseGate, GateType, NotNeeded
 from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.lifecycle.roles import Directory
@@ -79,6 +79,7 @@ __all__ = [
     "PermissionDenied",
     "Person",
     "Project",
+    "ProjectField",
     "ProjectFields",
     "QiflowError",
     "Queued",

@@ -237,7 +237,6 @@ def _check_private(path: Path, secrets: list[str]) -> None:
         )
 
 
-
 def secret_problems(path: Path | None, env: Mapping[str, str] | None = None) -> list[str]:
     """Secrets readable by group or others: the file itself (if it holds one) and ``*_file``s."""
     env = os.environ if env is None else env

@@ -28,7 +28,7 @@ from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
 from qiflow.charter.team import TeamMember
 from qiflow.clock import Clock, SystemClock
 from qiflow.exceptions import QiflowError, WorkflowDefinitionError
-from qiflow.fields import ProjectFields, clean_fields
+from qiflow.fields import ProjectFields, check_field_declarations, clean_fields
 from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
 from qiflow.governance.gates import gate_checks, registered_gates
@@ -100,6 +100,10 @@ class Engine:
             if isinstance(plugins, pluggy.PluginManager)
             else get_plugin_manager(plugins or ())
         )
+        #: The project fields plugins declare, by name.
+        self.project_fields = check_field_declarations(
+            spec for declared in self.pm.hook.qiflow_project_fields() for spec in declared
+        )
         store = self._store = Store(database_url)
         try:
             store.ensure_schema(migrate=migrate)
@@ -115,7 +119,9 @@ class Engine:
             after_change=[escalation.evaluate],
         )
         runner = Runner(store, lifecycle, self.pm, self.clock)
-        self._commands = ProjectCommands(runner, lifecycle, self.registry, self.clock)
+        self._commands = ProjectCommands(
+            runner, lifecycle, self.registry, self.clock, self.project_fields
+        )
         self._queries = ProjectQueries(store, runner, lifecycle, self.clock)
         self._governance = GovernanceCommands(store, runner, lifecycle, gate_types, self.clock)
         self._notifications = NotificationCommands(store, self.registry, self.person)
@@ -190,12 +196,17 @@ class Engine:
         title: str | None = None,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
-        **fields: Unpack[ProjectFields],
+        fields: Mapping[str, Any] | None = None,
+        **changes: Unpack[ProjectFields],
     ) -> Project:
-        """Change editable fields; only fields that really change are recorded."""
-        values = {**fields, **({"title": title} if title is not None else {})}
+        """Change editable fields; only fields that really change are recorded.
+
+        ``fields`` sets the project fields plugins declare (:attr:`project_fields`); a
+        value of None clears one. They are checked like the built-in fields.
+        """
+        values = {**changes, **({"title": title} if title is not None else {})}
         request = Request(actor, expected_version, idempotency_key)
-        return self._commands.update(project, values, request)
+        return self._commands.update(project, values, request, fields)
 
     def fire(
         self,

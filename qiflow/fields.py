@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from qiflow.audit import dumps
@@ -74,3 +75,97 @@ def check_json(value: Mapping[str, Any], what: str) -> None:
         dumps(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from exc
+
+
+#: The value types a plugin's project field may have.
+FIELD_TYPES: dict[str, type] = {"text": str, "bool": bool, "int": int}
+_TRUE, _FALSE = ("true", "yes", "y", "1"), ("false", "no", "n", "0")
+
+
+@dataclass(frozen=True)
+class ProjectField:
+    """A project field a plugin declares (``qiflow_project_fields``).
+
+    ``type`` is ``"text"``, ``"bool"`` or ``"int"``; ``choices`` limits the values;
+    ``validate`` returns a problem (or None) for a value of the right type. ``label``
+    and ``help`` are what people read in ``project show`` and ``--help``.
+    """
+
+    name: str
+    type: str = "text"
+    choices: tuple[Any, ...] = ()
+    validate: Callable[[Any], str | None] | None = None
+    label: str = ""
+    help: str = ""
+
+    def parse(self, text: str) -> Any:
+        """A value from command-line text (``true``/``false`` for bool; empty clears)."""
+        text = text.strip()
+        if not text:
+            return None
+        if self.type == "bool":
+            if text.lower() in _TRUE + _FALSE:
+                return text.lower() in _TRUE
+            raise ValidationError(f"field {self.name} is true or false, not {text!r}")
+        if self.type == "int":
+            try:
+                return int(text)
+            except ValueError:
+                raise ValidationError(
+                    f"field {self.name} is a whole number, not {text!r}"
+                ) from None
+        return text
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` cannot be stored in this field (None clears it), or None."""
+        if value is None:
+            return None
+        kind = FIELD_TYPES[self.type]
+        if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
+            return f"field {self.name} must be {self.type}, not {value!r}"
+        if self.choices and value not in self.choices:
+            return f"field {self.name}: {value!r} is not one of {', '.join(map(str, self.choices))}"
+        return self.validate(value) if self.validate is not None else None
+
+
+def check_field_declarations(declared: Iterable[ProjectField]) -> dict[str, ProjectField]:
+    """The declared fields by name; refuse clashes with built-in fields or each other."""
+    found: dict[str, ProjectField] = {}
+    problems: list[str] = []
+    for spec in declared:
+        if spec.name in EDITABLE_FIELDS or not spec.name.isidentifier():
+            problems.append(
+                f"project field {spec.name!r} clashes with a built-in field or is not a name"
+            )
+        elif spec.name in found:
+            problems.append(f"project field {spec.name!r} is declared twice")
+        elif spec.type not in FIELD_TYPES:
+            problems.append(
+                f"project field {spec.name!r}: type {spec.type!r} is not one of "
+                + ", ".join(FIELD_TYPES)
+            )
+        else:
+            found[spec.name] = spec
+    if problems:
+        raise ValidationError(problems)
+    return found
+
+
+def clean_plugin_fields(
+    declared: Mapping[str, ProjectField], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check values for plugin-declared fields; raise ValidationError naming every problem."""
+    problems: list[str] = []
+    for name, value in values.items():
+        spec = declared.get(name)
+        if spec is None:
+            known = ", ".join(sorted(declared)) or "none are declared"
+            problems.append(f"unknown project field {name!r} (plugin fields: {known})")
+            continue
+        value = value.strip() or None if isinstance(value, str) else value
+        problem = spec.problem(value)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise ValidationError(problems)
+    return {n: (v.strip() or None if isinstance(v, str) else v) for n, v in values.items()}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from qiflow.hookmarkers import hookspec
 
 if TYPE_CHECKING:
+    from qiflow.fields import ProjectField
     from qiflow.governance.gates import GateType
     from qiflow.lifecycle.requirements import Requirement
     from qiflow.lifecycle.roles import Directory
@@ -75,3 +76,10 @@ def qiflow_workflow_tables() -> Mapping[str, Callable[[Mapping[str, Any]], list[
     ``reminders``): return a mapping of table name to a function that returns the
     table's problems (empty when it is valid). The module that reads a table checks it.
     """
+
+
+@hookspec
+def qiflow_project_fields() -> Iterable[ProjectField]:  # type: ignore[empty-body]
+    """Declare project fields: return :class:`qiflow.ProjectField` values (name, type,
+    choices or a validator, label, help). They are stored with the project, set through
+    ``update_project(..., fields={...})`` and read as ``project.fields[name]``."""

@@ -29,6 +29,7 @@ REPLAYED_FIELDS: tuple[str, ...] = (
     "programme_status",
     "state_entered_at",
     "state_entered_version",
+    "fields",
 )
 
 
@@ -56,9 +57,12 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                     state_entered_at=event.created_at,
                     state_entered_version=1,
                     programme_status="none",
+                    fields={},
                 )
             case "project.updated":
-                state.update(p["changes"])
+                changes = dict(p["changes"])
+                merged = {**state.get("fields", {}), **changes.pop("fields", {})}
+                state.update(changes, fields={k: v for k, v in merged.items() if v is not None})
             case "project.transitioned":
                 state.update(
                     state=p["to"],

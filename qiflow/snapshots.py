@@ -87,6 +87,8 @@ class Project:
     next_review_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    #: The values of the project fields plugins declare, by name (unset fields are absent).
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Row) -> Project:
@@ -119,6 +121,7 @@ class Project:
             next_review_at=_utc(row["next_review_at"]),
             created_at=ensure_utc(row["created_at"]),
             updated_at=ensure_utc(row["updated_at"]),
+            fields=dict(row.get("plugin_fields") or {}),
         )
 
     def overdue(self, now: datetime) -> bool:

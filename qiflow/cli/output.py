@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
+from qiflow.fields import ProjectField
 from qiflow.snapshots import Event, PdsaCycle, Project, TriggerOption, to_jsonable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,7 +51,12 @@ def project_line(project: Project) -> str:
     )
 
 
-def show_project(project: Project, options: Sequence[TriggerOption]) -> None:
+def show_project(
+    project: Project,
+    options: Sequence[TriggerOption],
+    declared: Mapping[str, ProjectField] | None = None,
+) -> None:
+    """The project's fields, its plugin-declared fields (by label), and what may fire."""
     rows: list[tuple[str, object]] = [
         ("ref", project.ref),
         ("id", project.id),
@@ -79,6 +85,10 @@ def show_project(project: Project, options: Sequence[TriggerOption]) -> None:
         ("next review", when(project.next_review_at)),
         ("updated", when(project.updated_at)),
     ]
+    for name, spec in (declared or {}).items():
+        value = project.fields.get(name)
+        shown = {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+        rows.append((spec.label or name, shown))
     for label, value in rows:
         click.echo(f"{label + ':':20}{value if value is not None else '-'}")
     click.echo("triggers:")

@@ -107,6 +107,14 @@ def create(
     type=int,
     help="Refuse if the project is not at this version (optimistic locking).",
 )
+@click.option(
+    "--field",
+    "field_items",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a project field a plugin declares (repeatable; NAME= clears it). "
+    "`qiflow project fields` lists them.",
+)
 @actor_option
 @json_option
 @pass_context
@@ -115,20 +123,59 @@ def update(
     /,
     ref: str,
     expected_version: int | None,
+    field_items: tuple[str, ...],
     actor: str,
     as_json: bool,
     **fields: Any,
 ) -> None:
     """Change fields of project REF."""
     values = _given(fields)
-    if not values:
+    if not values and not field_items:
         raise click.UsageError("give at least one field to change, e.g. --sponsor ID")
+    engine = state.engine()
+    declared = engine.project_fields
+    extra: dict[str, Any] = {}
+    for item in field_items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--field {item!r}: write NAME=VALUE")
+        spec = declared.get(name.strip())
+        if spec is None:
+            known = ", ".join(sorted(declared)) or "none are declared"
+            raise click.UsageError(f"--field {name.strip()!r}: no such field ({known})")
+        extra[spec.name] = spec.parse(text)
     emit_project(
-        state.engine().update_project(
-            ref, actor=actor, expected_version=expected_version, **values
+        engine.update_project(
+            ref,
+            actor=actor,
+            expected_version=expected_version,
+            fields=extra or None,
+            **values,
         ),
         as_json,
     )
+
+
+@project.command(name="fields")
+@json_option
+@pass_context
+def fields_command(state: Context, /, as_json: bool) -> None:
+    """List the project fields plugins declare: name, type, allowed values, label, help."""
+    declared = state.engine().project_fields.values()
+    if as_json:
+        emit_json(
+            [
+                {"name": f.name, "type": f.type, "choices": list(f.choices),
+                 "label": f.label, "help": f.help}
+                for f in declared
+            ]
+        )  # fmt: skip
+        return
+    table(
+        ["name", "type", "allowed", "label", "help"],
+        [(f.name, f.type, ", ".join(map(str, f.choices)) or None, f.label, f.help)
+         for f in declared],
+    )  # fmt: skip
 
 
 @project.command()
@@ -281,7 +328,7 @@ def show(state: Context, /, ref: str, viewer: str | None, as_json: bool) -> None
             }
         )
         return
-    show_project(found, options)
+    show_project(found, options, engine.project_fields)
     for cycle in cycles:
         tests = f"; tests {', '.join(cycle.tests)}" if cycle.tests else ""
         click.echo(f"PDSA cycle {cycle.number}: act={cycle.act or '-'}{tests}")

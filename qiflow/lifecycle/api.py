@@ -12,7 +12,7 @@ from typing import Any
 
 from qiflow.clock import Clock, ensure_utc
 from qiflow.exceptions import ValidationError
-from qiflow.fields import check_json, clean_fields
+from qiflow.fields import ProjectField, check_json, clean_fields, clean_plugin_fields
 from qiflow.lifecycle import commands
 from qiflow.lifecycle.runner import Request, Runner
 from qiflow.lifecycle.steps import Lifecycle
@@ -24,8 +24,14 @@ class ProjectCommands:
     """Commands that change one project, each in one transaction."""
 
     def __init__(
-        self, runner: Runner, lifecycle: Lifecycle, registry: WorkflowRegistry, clock: Clock
+        self,
+        runner: Runner,
+        lifecycle: Lifecycle,
+        registry: WorkflowRegistry,
+        clock: Clock,
+        declared: Mapping[str, ProjectField] | None = None,
     ) -> None:
+        self._declared = dict(declared or {})
         self._runner = runner
         self._lifecycle = lifecycle
         self._registry = registry
@@ -37,13 +43,31 @@ class ProjectCommands:
             definition, dict(fields), actor=request.actor, idempotency_key=request.idempotency_key
         )
 
-    def update(self, project: str, fields: Mapping[str, Any], request: Request) -> Project:
-        values = clean_fields(dict(fields))
-        if not values:
+    def update(
+        self,
+        project: str,
+        fields: Mapping[str, Any],
+        request: Request,
+        plugin_fields: Mapping[str, Any] | None = None,
+    ) -> Project:
+        """``plugin_fields``: values of the fields plugins declare (None clears one)."""
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        try:
+            values = clean_fields(dict(fields))
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        try:
+            extra = clean_plugin_fields(self._declared, plugin_fields or {})
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise ValidationError(problems)
+        if not values and not extra:
             raise ValidationError("nothing to update: give at least one field")
-        return self._runner.run(
-            project, "update", commands.update(self._lifecycle, values), request
-        )
+        change = commands.update(self._lifecycle, values, extra)
+        return self._runner.run(project, "update", change, request)
 
     def fire(
         self, project: str, trigger: str, data: Mapping[str, Any], request: Request

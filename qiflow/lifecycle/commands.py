@@ -20,10 +20,18 @@ from qiflow.store import Tx
 from qiflow.workflow import WorkflowRegistry
 
 
-def apply_fields(lifecycle: Lifecycle, draft: Draft, values: Mapping[str, Any]) -> None:
-    """Set the fields that really change and record them in one ``project.updated``."""
+def apply_fields(
+    lifecycle: Lifecycle,
+    draft: Draft,
+    values: Mapping[str, Any],
+    plugin_values: Mapping[str, Any] | None = None,
+) -> None:
+    """Set the fields that really change and record them in one ``project.updated``;
+    ``plugin_values`` (fields plugins declare) are recorded under ``changes.fields``."""
     changed = {k: v for k, v in values.items() if draft.values.get(k) != v}
-    if not changed:
+    stored = draft.values.get("plugin_fields") or {}
+    extra = {k: v for k, v in (plugin_values or {}).items() if stored.get(k) != v}
+    if not changed and not extra:
         return
     removes_quality = "quality_objectives" in changed and not changed["quality_objectives"]
     if removes_quality and draft.values["state"] != lifecycle.workflow(draft.project).initial.name:
@@ -33,12 +41,17 @@ def apply_fields(lifecycle: Lifecycle, draft: Draft, values: Mapping[str, Any]) 
             "the quality objective rather than removing it"
         )
     draft.set(**changed)
-    draft.emit("project.updated", {"changes": changed})
+    if extra:
+        merged = {k: v for k, v in {**stored, **extra}.items() if v is not None}
+        draft.set(plugin_fields=merged)
+    draft.emit("project.updated", {"changes": {**changed, **({"fields": extra} if extra else {})}})
 
 
-def update(lifecycle: Lifecycle, values: Mapping[str, Any]) -> Change:
+def update(
+    lifecycle: Lifecycle, values: Mapping[str, Any], plugin_values: Mapping[str, Any] | None = None
+) -> Change:
     def change(draft: Draft, tx: Tx) -> None:
-        apply_fields(lifecycle, draft, values)
+        apply_fields(lifecycle, draft, values, plugin_values)
 
     return change
 

@@ -7,6 +7,7 @@ Changing a table means a new Alembic revision in ``qiflow/store/migrations/versi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DDL, JSON, Column, Index, Text, UniqueConstraint, event
 from sqlalchemy.orm import registry
@@ -59,6 +60,8 @@ class ProjectRow(QiflowModel, table=True):
         default="none", max_length=20, index=True, sa_column_kwargs={"server_default": "none"}
     )
     escalation_dismissed: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    #: Values of the project fields plugins declare (``qiflow_project_fields``), by name.
+    plugin_fields: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     state_entered_at: datetime | None = None
     state_entered_version: int | None = None
     next_review_at: datetime | None = Field(default=None, index=True)

@@ -1,0 +1,26 @@
+"""the values of project fields that plugins declare
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("qiflow_project") as batch_op:
+        batch_op.add_column(sa.Column("plugin_fields", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("qiflow_project") as batch_op:
+        batch_op.drop_column("plugin_fields")
