@@ -88,11 +88,17 @@ def list_(state: Context, /, as_json: bool) -> None:
 @click.argument("name", default="qi_project")
 @click.option("--version", "version", type=int, help="[default: the latest]")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "toml"]),
+    default="text",
+    show_default=True,
+    help="toml: the workflow file as qiflow reads and stores it (an `extends` resolved).",
 )
 @pass_context
 def show(state: Context, /, name: str, version: int | None, fmt: str) -> None:
-    """Show workflow NAME as text or as a Mermaid state diagram."""
+    """Show workflow NAME (resolved, when its file extends another) as text, as a Mermaid
+    state diagram, or as the TOML qiflow stores."""
     workflows, problems = _load([_configured_dir(state)])
     if problems:
         click.echo(
@@ -108,4 +114,7 @@ def show(state: Context, /, name: str, version: int | None, fmt: str) -> None:
             f"no workflow {name!r}{f' version {version}' if version else ''}; found: {known}"
         )
     chosen = matching[-1]
+    if fmt == "toml":
+        click.echo(chosen.source, nl=not chosen.source.endswith("\n"))
+        return
     click.echo(to_mermaid(chosen) if fmt == "mermaid" else to_text(chosen), nl=False)

@@ -10,21 +10,13 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 from qiflow.audit import dumps
 from qiflow.exceptions import WorkflowDefinitionError
 from qiflow.workflow.definition import Problem, Workflow
-from qiflow.workflow.loader import Vocabulary, parse_workflow
+from qiflow.workflow.loader import Vocabulary, default_workflows_dir, parse_workflow
 from qiflow.workflow.registry import WorkflowRegistry
-
-
-def default_workflows_dir() -> Path:
-    """The shipped workflows: inside an installed wheel, or the checkout's ``workflows/``."""
-    here = Path(__file__).resolve().parent.parent
-    packaged = here / "_workflows"
-    return packaged if packaged.is_dir() else here.parent / "workflows"
 
 
 class StoredVersion(Protocol):
@@ -79,3 +71,6 @@ def build_registry(
     if conflicts:
         raise WorkflowDefinitionError("\n".join(str(problem) for problem in conflicts), conflicts)
     return registry
+
+
+__all__ = ["StoredVersion", "build_registry", "default_workflows_dir", "digest"]

@@ -17,6 +17,7 @@ from typing import Any
 from qiflow.durations import parse_duration
 from qiflow.workflow.checks import check_graph
 from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
+from qiflow.workflow.extends import base_of, merge, to_toml
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 EVENT_KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$")
@@ -344,12 +345,93 @@ def parse_workflow(
     return workflow, reader.problems
 
 
+def default_workflows_dir() -> Path:
+    """The shipped workflows: inside an installed wheel, or the checkout's ``workflows/``."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_workflows"
+    return packaged if packaged.is_dir() else here.parent / "workflows"
+
+
 def load_file(path: Path, vocabulary: Vocabulary) -> tuple[Workflow | None, list[Problem]]:
+    workflows, problems = load_directory([path], vocabulary)
+    return (workflows[0] if workflows else None), problems
+
+
+@dataclass
+class _Document:
+    path: str
+    text: str
+    doc: dict[str, Any] | None  # None: unreadable (its problem is already reported)
+
+
+def _read(file: Path) -> tuple[_Document, list[Problem]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(str(path), "", f"cannot read the file: {exc}")]
-    return parse_workflow(text, str(path), vocabulary)
+        unreadable = Problem(str(file), "", f"cannot read the file: {exc}")
+        return _Document(str(file), "", None), [unreadable]
+    try:
+        return _Document(str(file), text, tomllib.loads(text)), []
+    except tomllib.TOMLDecodeError as exc:
+        return _Document(str(file), text, None), [Problem(str(file), "", f"malformed TOML: {exc}")]
+
+
+def _resolve(documents: list[_Document]) -> list[Problem]:
+    """Lay every ``extends`` file over its base (from these files, else the shipped
+    ones); its text becomes the resolved workflow's TOML."""
+    problems: list[Problem] = []
+    known: dict[tuple[str, int], _Document] = {}
+    for document in documents:
+        doc = document.doc or {}
+        key = (doc.get("name"), doc.get("version"))
+        if isinstance(key[0], str) and isinstance(key[1], int):
+            known.setdefault(key, document)  # type: ignore[arg-type]
+    shipped: dict[tuple[str, int], _Document] | None = None
+    done: set[str] = set()
+
+    def resolve(document: _Document, chain: tuple[str, ...]) -> None:
+        nonlocal shipped
+        doc = document.doc
+        if doc is None or document.path in done:
+            return
+        base = base_of(doc)
+        if base is None:
+            done.add(document.path)
+            return
+        if isinstance(base, str):
+            problems.append(Problem(document.path, "extends", base))
+            document.doc = None
+            return
+        found = known.get(base)
+        if found is None:
+            if shipped is None:
+                shipped = {}
+                for file in sorted(default_workflows_dir().glob("*.toml")):
+                    other, _ = _read(file)
+                    if other.doc is not None:
+                        shipped[(other.doc.get("name"), other.doc.get("version"))] = other  # type: ignore[index]
+            found = shipped.get(base)
+        label = f"{base[0]}@{base[1]}"
+        if found is None or found.path in chain:
+            why = "extends itself in a circle" if found else "no workflow file defines it"
+            problems.append(Problem(document.path, "extends", f"{label}: {why}"))
+            document.doc = None
+            return
+        resolve(found, (*chain, document.path))
+        if found.doc is None:
+            problems.append(Problem(document.path, "extends", f"{label} is itself invalid"))
+            document.doc = None
+            return
+        document.doc = merge(found.doc, doc)
+        document.text = (
+            f"# {Path(document.path).name}, extending {label}, resolved by qiflow\n\n"
+            + to_toml(document.doc)
+        )
+        done.add(document.path)
+
+    for document in documents:
+        resolve(document, (document.path,))
+    return problems
 
 
 def load_directory(
@@ -370,8 +452,16 @@ def load_directory(
         else:
             problems.append(Problem(str(path), "", "no such file or directory"))
     owners: dict[tuple[str, int], str] = {}
+    documents: list[_Document] = []
     for file in files:
-        workflow, found = load_file(file, vocabulary)
+        document, found = _read(file)
+        problems.extend(found)
+        documents.append(document)
+    problems.extend(_resolve(documents))
+    for document in documents:
+        if document.doc is None:
+            continue
+        workflow, found = parse_workflow(document.text, document.path, vocabulary)
         problems.extend(found)
         if workflow is None:
             continue
