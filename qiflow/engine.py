@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Unpack
 import pluggy
 
 from qiflow import audit
+from qiflow.access.api import AccessCommands
 from qiflow.charter.diagram import DriverDiagram
 from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
 from qiflow.charter.team import TeamMember
@@ -36,7 +38,7 @@ from qiflow.lifecycle.api import ProjectCommands
 from qiflow.lifecycle.charter import CharterCommands
 from qiflow.lifecycle.queries import ProjectQueries
 from qiflow.lifecycle.roles import SYSTEM
-from qiflow.lifecycle.runner import Request, Runner
+from qiflow.lifecycle.runner import Request, Runner, acting_service
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.notify.api import NotificationCommands
@@ -54,7 +56,10 @@ from qiflow.snapshots import (
     Person,
     Project,
     Queued,
+    RequestClaim,
     Signoff,
+    StoredResponse,
+    Token,
     TriggerOption,
 )
 from qiflow.store import ProjectFilter, Store
@@ -126,6 +131,7 @@ class Engine:
         self._governance = GovernanceCommands(store, runner, lifecycle, gate_types, self.clock)
         self._notifications = NotificationCommands(store, self.registry, self.person)
         self._charters = CharterCommands(store, runner)
+        self._access = AccessCommands(store, self.clock)
 
     # lifecycle of the engine itself --------------------------------------------
     def __enter__(self) -> Engine:
@@ -674,6 +680,86 @@ class Engine:
     def purge_notifications(self, status: str, *, older_than: timedelta) -> int:
         """Delete sent (or dead) notifications created more than ``older_than`` ago."""
         return self._notifications.purge(status=status, before=self.clock.now() - older_than)
+
+    # the event feed and readiness ---------------------------------------------------
+    def events_after(self, seq: int = 0, *, limit: int = 100) -> list[Event]:
+        """Every project's committed events after ``seq``, oldest first, without gaps (an
+        event that commits late is never skipped): the feed for subscribers."""
+        with self._store.read() as tx:
+            return tx.events.committed_after(seq, limit)
+
+    def readiness(self) -> str | None:
+        """None when the database answers and is at this qiflow's schema; else why not."""
+        return self._store.readiness()
+
+    # access: bearer tokens and remembered requests ------------------------------------
+    def create_token(
+        self,
+        *,
+        actor: str,
+        scope: str,
+        created_by: str,
+        act_as: bool = False,
+        expires: str | None = None,
+    ) -> tuple[Token, str]:
+        """A new token for ``actor``; returns it and its text, which is never shown again.
+
+        ``scope`` is read, write or admin; ``expires`` an ISO-8601 duration (``P90D``);
+        ``act_as`` lets the token act for a person it names. Only a hash is stored.
+        """
+        return self._access.create_token(
+            actor=actor, scope=scope, created_by=created_by, act_as=act_as, expires=expires
+        )
+
+    def tokens(self) -> list[Token]:
+        """Every token, oldest first (never a secret)."""
+        return self._access.tokens()
+
+    def revoke_token(self, token_id: str, *, actor: str) -> Token | None:
+        """Revoke a token at once; None if there is no such token."""
+        return self._access.revoke_token(token_id, actor=actor)
+
+    def authenticate(self, text: str) -> Token | None:
+        """The token ``text`` stands for, if known, unrevoked and unexpired (constant-time
+        comparison of the secret's hash)."""
+        return self._access.authenticate(text)
+
+    def claim_request(
+        self, scope: str, key: str, fingerprint: str, *, lease: timedelta, expiry: timedelta
+    ) -> RequestClaim:
+        """Claim idempotency ``key`` for a request of ``scope`` (a token) with this
+        fingerprint; a claim not finished within ``lease`` may be taken over, and a key is
+        forgotten ``expiry`` after its first use."""
+        return self._access.claim_request(scope, key, fingerprint, lease=lease, expiry=expiry)
+
+    def finish_request(
+        self,
+        scope: str,
+        key: str,
+        *,
+        status: int,
+        headers: Mapping[str, str],
+        body: str,
+        media_type: str,
+    ) -> None:
+        """Keep the response to a claimed request, to answer its repeats."""
+        self._access.finish_request(
+            scope, key, StoredResponse(status, dict(headers), body, media_type)
+        )
+
+    def release_request(self, scope: str, key: str) -> None:
+        """Forget an unfinished claim, so that a retry with the key runs again."""
+        self._access.release_request(scope, key)
+
+    @contextmanager
+    def acting_via(self, service: str) -> Iterator[None]:
+        """Commands in this block record ``service`` as ``via`` in each of their events:
+        the service that acted for their actor."""
+        token = acting_service.set(service)
+        try:
+            yield
+        finally:
+            acting_service.reset(token)
 
 
 def upgrade_database(database_url: str) -> tuple[str, str | None, str | None]:

@@ -376,3 +376,52 @@ class OutboxStatus:
     counts: Mapping[str, int]
     oldest_pending: datetime | None
     daemons: tuple[DaemonStatus, ...]
+
+
+#: A token's scopes, narrowest first; each includes the ones before it.
+TOKEN_SCOPES = ("read", "write", "admin")
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token of the HTTP API as stored: never its secret."""
+
+    id: str
+    actor: str
+    #: read, write or admin; each includes the ones before it.
+    scope: str
+    #: May act for a person named in the request (a service's token).
+    act_as: bool
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def allows(self, needed: str) -> bool:
+        """Whether this token's scope covers ``needed`` (read, write or admin)."""
+        return TOKEN_SCOPES.index(self.scope) >= TOKEN_SCOPES.index(needed)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The response an entry point gave to a request, kept to answer its repeats."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: str
+    media_type: str
+
+
+@dataclass(frozen=True)
+class RequestClaim:
+    """What claiming an idempotency key found: ``new`` (go ahead), ``replay`` (answer
+    with ``response``), ``mismatch`` (the key was used for another request) or
+    ``in_flight`` (a request with the key is still running)."""
+
+    outcome: str
+    #: When this use of the key began (kept when a repeat takes over a dead one's claim).
+    started_at: datetime
+    response: StoredResponse | None = None

@@ -133,3 +133,16 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     path = tmp_path / "only-sqlite.db"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def pg_url(pg_template: PostgresTemplate | None) -> Iterator[str]:
+    """A fresh PostgreSQL database, for a test about several processes or connections
+    sharing one (skipped without QIFLOW_TEST_POSTGRES_URL, like every PostgreSQL test)."""
+    if pg_template is None:
+        pytest.skip(f"this test needs PostgreSQL: set {PG_ENV}")
+    name = pg_template.fresh()
+    try:
+        yield pg_template.url(name)
+    finally:
+        pg_template.drop(name)

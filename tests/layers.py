@@ -17,6 +17,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.__main__",),
     ("qiflow.cli",),
+    ("qiflow.http",),  # the HTTP API: an entry point above the engine, like the CLI
     ("qiflow.pytest_plugin",),  # qiflow's pytest fixtures: daemon passes for plugin tests
     # entry points above the engine
     ("qiflow.daemon", "qiflow.demo", "qiflow.testing", "qiflow.doctor"),
@@ -27,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.plugins",),
     ("qiflow.hookspecs",),  # the plugin contract
     ("qiflow.governance",),
-    ("qiflow.lifecycle", "qiflow.notify"),  # independent domain packages
+    ("qiflow.lifecycle", "qiflow.notify", "qiflow.access"),  # independent domain packages
     ("qiflow.workflow",),
     ("qiflow.store",),  # all SQL
     # values: checks, replays, SPC; the driver diagram and team as values

@@ -40,7 +40,6 @@ from qiflow.notify.channels import Notification
 from qiflow.notify.civil_time import parse_window
 from qiflow.notify.delivery import DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
-from tests.conftest import PG_ENV, PostgresTemplate
 from tests.daemon_support import (
     BANK_HOLIDAYS,
     LONDON,
@@ -457,18 +456,6 @@ def config_dir(tmp_path: Path) -> Path:
 
 def count_sent(engine: Engine) -> int:
     return engine.outbox_status().counts.get("sent", 0)
-
-
-@pytest.fixture
-def pg_url(pg_template: PostgresTemplate | None) -> Iterator[str]:
-    """A fresh PostgreSQL database: this test is about several processes sharing one."""
-    if pg_template is None:
-        pytest.skip(f"several daemons on one database need PostgreSQL: set {PG_ENV}")
-    name = pg_template.fresh()
-    try:
-        yield pg_template.url(name)
-    finally:
-        pg_template.drop(name)
 
 
 @pytest.mark.postgres

@@ -58,9 +58,11 @@ def test_only_the_store_imports_sqlalchemy(copy: Path) -> None:
 
 
 def test_a_new_module_must_be_given_a_layer(copy: Path) -> None:
-    (copy / "http").mkdir()
-    (copy / "http" / "__init__.py").write_text('"""HTTP."""\n', encoding="utf-8")
-    assert check(copy) == ["qiflow/http/__init__.py: qiflow.http is in no layer; add it to LAYERS"]
+    (copy / "unplaced").mkdir()
+    (copy / "unplaced" / "__init__.py").write_text('"""New."""\n', encoding="utf-8")
+    assert check(copy) == [
+        "qiflow/unplaced/__init__.py: qiflow.unplaced is in no layer; add it to LAYERS"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,8 @@ from qiflow.cli import (
     governance,
     projects,
     records,
+    serve,
+    tokens,
     workflows,
 )
 from qiflow.cli.context import Context, QiflowGroup, pass_context
@@ -93,6 +95,8 @@ def _register() -> None:
     main.add_command(doctor.doctor)
     main.add_command(backup.backup)
     main.add_command(backup.restore)
+    main.add_command(serve.serve)
+    main.add_command(tokens.token)
 
 
 _register()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from qiflow.exceptions import ConcurrencyConflict, UnknownProject, ValidationErr
 from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.snapshots import EDITABLE_FIELDS, Project, to_jsonable
-from qiflow.store import IntegrityError, Store, Tx
+from qiflow.store import IntegrityError, NewEvent, Store, Tx
 from qiflow.workflow import Workflow
 from qiflow.workflow.catalog import digest
 
@@ -35,6 +36,11 @@ log = structlog.get_logger("qiflow")
 
 #: A command's effect on one project, applied inside its transaction.
 Change = Callable[[Draft, Tx], None]
+
+
+#: The service acting for a command's actor (``Engine.acting_via``), recorded in each of
+#: the command's events as ``via``.
+acting_service: ContextVar[str | None] = ContextVar("qiflow_acting_service", default=None)
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,8 @@ class Runner:
         """Append the command's events and update the row if it is still at ``expected``."""
         if not draft.events:
             return draft.project
+        if (via := acting_service.get()) is not None:
+            draft.events = [NewEvent(e.type, {**e.payload, "via": via}) for e in draft.events]
         events, head = tx.events.append(
             draft.values["id"],
             event_count=draft.values["event_count"],

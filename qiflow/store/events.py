@@ -157,6 +157,22 @@ class Events:
         )
         return [TrailEntry(*row) for row in self._conn.execute(stmt)]
 
+    def committed_after(self, seq: int, limit: int) -> list[Event]:
+        """Every project's events after ``seq``, in order, with no gaps.
+
+        On PostgreSQL a sequence number is taken at insert, so a transaction holding a
+        lower one may commit after a higher one is visible. A SHARE lock on the event
+        table waits for every transaction inserting events to finish, and holds new ones
+        back only for the length of this read.
+        """
+        if self._conn.dialect.name == "postgresql":
+            self._conn.exec_driver_sql(f"LOCK TABLE {EVENT.name} IN SHARE MODE")
+        stmt = select(EVENT).where(EVENT.c.seq > seq).order_by(EVENT.c.seq).limit(limit)
+        return [
+            StoredEvent(**{**row, "created_at": ensure_utc(row["created_at"])}).event
+            for row in self._conn.execute(stmt).mappings()
+        ]
+
 
 class Idempotency:
     def __init__(self, conn: Connection) -> None:

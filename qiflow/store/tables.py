@@ -283,6 +283,41 @@ class TeamMemberRow(QiflowModel, table=True):
     position: int
 
 
+class TokenRow(QiflowModel, table=True):
+    """A bearer token for the HTTP API: only the hash of its secret is kept."""
+
+    __tablename__ = "qiflow_token"
+
+    id: str = Field(primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64)
+    actor: str = Field(max_length=200)
+    scope: str = Field(max_length=10)
+    act_as: bool
+    created_by: str = Field(max_length=200)
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=200)
+
+
+class HttpIdempotencyRow(QiflowModel, table=True):
+    """A request remembered under its Idempotency-Key, per token, until it expires."""
+
+    __tablename__ = "qiflow_http_idempotency"
+    __table_args__ = (Index("ix_qiflow_http_idempotency_expires_at", "expires_at"),)
+
+    scope: str = Field(primary_key=True, max_length=64)
+    key_hash: str = Field(primary_key=True, max_length=64)
+    fingerprint: str = Field(max_length=64)
+    started_at: datetime
+    locked_until: datetime | None = None
+    expires_at: datetime
+    status: int | None = None
+    media_type: str | None = Field(default=None, max_length=100)
+    headers: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    body: str | None = Field(default=None, sa_column=Column(Text))
+
+
 #: The event table is append-only, enforced by the database (created with the table).
 APPEND_ONLY_SQLITE = [
     f"CREATE TRIGGER qiflow_event_append_only_{action.lower()} BEFORE {action} ON qiflow_event "
@@ -320,3 +355,5 @@ NOTIFICATION = metadata.tables["qiflow_notification"]
 DAEMON = metadata.tables["qiflow_daemon"]
 DRIVER_NODE = metadata.tables["qiflow_driver_node"]
 TEAM_MEMBER = metadata.tables["qiflow_team_member"]
+TOKEN = metadata.tables["qiflow_token"]
+HTTP_IDEMPOTENCY = metadata.tables["qiflow_http_idempotency"]

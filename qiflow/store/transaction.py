@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from qiflow.clock import ensure_utc
 from qiflow.exceptions import DatabaseError
 from qiflow.store import migrate
 from qiflow.store._sql import WRITE, create_sql_engine, normalise_url
+from qiflow.store.access import Requests, Tokens
 from qiflow.store.charters import Charters
 from qiflow.store.counters import Counters
 from qiflow.store.events import Events, Idempotency
@@ -47,6 +48,8 @@ class Tx:
         self.outbox = Outbox(conn, postgres=postgres)
         self.counters = Counters(conn)
         self.charters = Charters(conn)
+        self.tokens = Tokens(conn)
+        self.requests = Requests(conn, postgres=postgres)
 
 
 class Store:
@@ -129,6 +132,17 @@ class Store:
         with self._connect() as conn:
             rows = [str(r) for r in conn.exec_driver_sql("PRAGMA integrity_check").scalars()]
         return [] if rows == ["ok"] else rows
+    def readiness(self) -> str | None:
+        """None if the database answers and is at this qiflow's schema; else why not,
+        without its address (for load balancers)."""
+        try:
+            current = self.revision()
+        except (DatabaseError, SQLAlchemyError):
+            return "the database is unreachable"
+        head = _head_revision()
+        if current != head:
+            return f"the database is at schema {current or 'none'}, not {head}: run `qiflow init`"
+        return None
 
     def upgrade(self) -> None:
         """Create the tables, or upgrade them to this qiflow's schema."""

@@ -1,0 +1,1 @@
+"""Who may call qiflow from outside: bearer tokens, and requests remembered for retries."""
