@@ -72,7 +72,36 @@ def test_whole_lifecycle_over_http(engine: Engine, app_client: TestClient, owner
     )
     assert updated.status_code == 200
     assert updated.json()["aim"] == "Fewer missed doses"
-    etag = fire("plan_measurement", updated.headers["etag"])
+    primary = c.post(
+        f"{API}/projects/{ref}/drivers",
+        json={"title": "Reliable observations", "kind": "primary"},
+        headers=owner,
+    )
+    assert primary.status_code == 201
+    driver = primary.json()["nodes"][0]
+    idea = c.post(
+        f"{API}/projects/{ref}/drivers",
+        json={"title": "Observation board", "kind": "idea", "under": [driver]},
+        headers={**owner, "If-Match": primary.headers["etag"]},
+    )
+    assert idea.status_code == 201
+    idea_id = idea.json()["nodes"][0]
+    assert c.get(idea.headers["location"], headers=owner).json()["kind"] == "idea"
+    diagram = c.get(f"{API}/projects/{ref}/drivers", headers=owner).json()
+    assert [(n["id"], n["parents"]) for n in diagram["nodes"]] == [
+        (driver, []),
+        (idea_id, [driver]),
+    ]
+    etag = fire("plan_measurement", idea.headers["etag"])
+    tested = c.post(f"{API}/projects/{ref}/cycles", json={"tests": [idea_id]}, headers=owner)
+    assert tested.status_code == 200
+    joined = c.post(
+        f"{API}/projects/{ref}/team", json={"person": SPONSOR, "role": "member"}, headers=owner
+    )
+    assert joined.status_code == 200, joined.text
+    assert c.get(f"{API}/projects/{ref}/team", headers=owner).json() == [
+        {"person": SPONSOR, "role": "member"}
+    ]
     for name, kind in (("Missed doses", "outcome"), ("Clinic time", "balancing")):
         added = c.post(
             f"{API}/projects/{ref}/measures",
@@ -121,7 +150,14 @@ def test_whole_lifecycle_over_http(engine: Engine, app_client: TestClient, owner
     assert transitions == ["diagnose", "plan_measurement", "start_testing", "adopt"]
     assert [e["pos"] for e in history] == list(range(1, len(history) + 1))
     assert c.get(f"{API}/audit", headers=owner).json() == {"verified": True, "breaks": []}
-    assert engine.get(ref).state == "adopted" or engine.get(ref).version == int(etag.strip('"'))
+    adopted = engine.get(ref)
+    assert adopted.state == "adopted"
+    assert etag == f'"{adopted.version}"'
+    charter = c.get(f"{API}/projects/{ref}/charter", headers=owner).json()
+    assert charter["project"]["state"] == "adopted"
+    assert [m["name"] for m in charter["measures"]] == ["Missed doses", "Clinic time"]
+    tried = c.get(f"{API}/projects/{ref}/drivers/{idea_id}/history", headers=owner).json()
+    assert [cycle["number"] for cycle in tried["cycles"]] == [1]
 
 
 def test_fire_and_update_need_if_match(app_client: TestClient, owner: dict) -> None:
@@ -193,9 +229,10 @@ def test_domain_errors_are_problems(app_client: TestClient, owner: dict) -> None
         headers={**owner, "If-Match": '"2"'},
     )
     unmet = problem(blocked, 409, "guard-failed")["unmet"]
-    assert len(unmet) == 2
+    assert len(unmet) == 3
     assert any("aim" in r for r in unmet)
     assert any("quality" in r for r in unmet)
+    assert any("change idea" in r for r in unmet)
     bad_score = c.post(f"{API}/projects/{ref}/reviews", json={"progress_score": 0.7}, headers=owner)
     problem(bad_score, 422, "invalid-request")
     reject = c.post(
@@ -499,8 +536,9 @@ def test_the_feed_never_skips_an_event_that_commits_late(pg_url: str) -> None:
         cursor = engine.events_after(0, limit=100)[-1].seq
         with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as late:
             late.execute(
-                "INSERT INTO qiflow_event (project_id, pos, version, type, actor, payload, created_at,"
-                " prev_hash, hash) VALUES (%s, 99, 99, 'test.late', 'x', '{}', now(), 'p', 'h')",
+                "INSERT INTO qiflow_event (project_id, pos, version, type, actor, payload,"
+                " created_at, prev_hash, hash)"
+                " VALUES (%s, 99, 99, 'test.late', 'x', '{}', now(), 'p', 'h')",
                 (slow.id,),
             )
             engine.record_review(fast.ref, actor=OWNER, notes="commits first")

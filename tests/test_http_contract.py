@@ -45,7 +45,12 @@ def known(engine: Engine, admin: dict[str, str]) -> dict[str, Any]:
         project.ref, "Missed doses", kind="outcome", unit="%", direction="decrease", actor=OWNER
     )
     engine.import_people([Person(id=OWNER, name="Olivia")], actor=OWNER)
+    engine.add_driver(project.ref, "Reliable prescribing", kind="primary", actor=OWNER)
+    idea = engine.add_driver(project.ref, "Reminders", kind="idea", under="P1", actor=OWNER)
+    engine.add_team_member(project.ref, SPONSOR, role="member", actor=OWNER)
     return {
+        "node": idea.nodes[0],
+        "person": SPONSOR,
         "ref": project.ref,
         "measure_id": engine.measures(project.ref)[0].id,
         "person_id": OWNER,

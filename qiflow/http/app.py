@@ -29,7 +29,7 @@ from qiflow.http.problems import (
     plugin_of,
     problem_response,
 )
-from qiflow.http.routes import catalog, governance, projects, records, service, tokens
+from qiflow.http.routes import catalog, charter, governance, projects, records, service, tokens
 from qiflow.http.routes.common import API
 
 log = structlog.get_logger("qiflow.http")
@@ -196,6 +196,7 @@ def create_app(
     for router in (
         projects.router,
         records.router,
+        charter.router,
         governance.router,
         governance.people_router,
         catalog.router,

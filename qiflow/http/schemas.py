@@ -155,6 +155,9 @@ class PdsaIn(Input):
     prediction: str | None = Field(default=None, max_length=10_000)
     observation: str | None = Field(default=None, max_length=10_000)
     study: str | None = Field(default=None, max_length=10_000)
+    tests: list[str] | None = Field(
+        default=None, max_length=50, description="Change ideas the cycle tests (e.g. C1)."
+    )
 
 
 class PdsaCycleOut(Snapshot):
@@ -381,3 +384,74 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "unavailable"]
     detail: str | None = Field(default=None, description="Why not ready (no addresses).")
+
+
+class DriverIn(Input):
+    title: str = Field(min_length=1, max_length=1_000, examples=["Reliable prescribing"])
+    kind: Literal["primary", "secondary", "idea"]
+    under: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The drivers it sits under (none for a primary driver).",
+        examples=[["P1"]],
+    )
+    measures: list[str] = Field(
+        default_factory=list, max_length=50, description="Measures it should move."
+    )
+
+
+class DriverChangeIn(Input):
+    """Exactly one of: a new ``title``, or the drivers to put the node ``under``."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=1_000)
+    under: list[str] | None = Field(default=None, max_length=50)
+
+
+class OutlineIn(Input):
+    outline: str = Field(max_length=1_000_000, description="The CSV or TOML text.")
+    format: Literal["csv", "toml"]
+    source: str = Field(default="outline", max_length=200)
+
+
+class TeamMemberIn(Input):
+    person: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$", examples=["a.khan"])
+    role: str = Field(min_length=1, max_length=40)
+
+
+class DriverNodeOut(Snapshot):
+    id: str = Field(examples=["C1"])
+    kind: str
+    title: str
+    status: str
+    parents: list[str]
+    measures: list[str]
+
+
+class DriverDiagramOut(Snapshot):
+    nodes: list[DriverNodeOut]
+    retired: list[str] = Field(description="Ids of removed nodes (never reused).")
+
+
+class DiagramChangeOut(Snapshot):
+    project: ProjectOut
+    diagram: DriverDiagramOut
+    nodes: list[str] = Field(description="The nodes this change added or touched.")
+
+
+class TeamMemberOut(Snapshot):
+    person: str
+    role: str
+
+
+class IdeaHistoryOut(Snapshot):
+    idea: DriverNodeOut
+    removed: bool
+    cycles: list[PdsaCycleOut]
+    events: list[EventOut]
+
+
+class CharterOut(Snapshot):
+    project: ProjectOut
+    measures: list[MeasureOut]
+    team: list[TeamMemberOut]
+    diagram: DriverDiagramOut

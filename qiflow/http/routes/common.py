@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -39,8 +40,8 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def project_url(project: Project) -> str:
-    return f"{API}/projects/{project.ref}"
+def project_url(ref: str) -> str:
+    return f"{API}/projects/{ref}"
 
 
 def project_outcome(project: Project, *, status: int = 200, location: str | None = None) -> Outcome:
@@ -61,8 +62,9 @@ def acting(engine: Engine, caller: Caller) -> Iterator[None]:
         yield
 
 
-#: A command on one project: (engine, expected version, engine idempotency key) -> result.
-ProjectCommand = Callable[[Engine, int | None, str | None], Project]
+#: A command on one project: (engine, expected version, engine idempotency key) -> its
+#: result (the project, or a value that holds it, which ``answer`` turns into the response).
+ProjectCommand = Callable[[Engine, int | None, str | None], Any]
 
 
 def on_project(
@@ -75,7 +77,7 @@ def on_project(
     if_match: str | None,
     idempotency_key: str | None,
     if_match_required: bool = False,
-    answer: Callable[[Engine, Project], Outcome] | None = None,
+    answer: Callable[[Engine, Any], Outcome] | None = None,
 ) -> Response:
     """Run a command on project ``ref`` for the caller: idempotency, If-Match, the
     engine, and (unless ``answer`` says otherwise) the project with its ETag."""
@@ -84,7 +86,10 @@ def on_project(
     def execute(key: str | None) -> Outcome:
         expected = expected_version(engine, ref, if_match, required=if_match_required)
         with acting(engine, caller):
-            project = command(engine, expected, key)
-        return answer(engine, project) if answer else project_outcome(project)
+            result = command(engine, expected, key)
+        if answer is not None:
+            return answer(engine, result)
+        assert isinstance(result, Project)
+        return project_outcome(result)
 
     return run(request, caller, payload=payload, idempotency_key=idempotency_key, execute=execute)

@@ -103,7 +103,7 @@ def create_project(
                 idempotency_key=key,
                 **fields,
             )
-        return project_outcome(project, status=201, location=project_url(project))
+        return project_outcome(project, status=201, location=project_url(project.ref))
 
     return commands.run(
         request, caller, payload=body, idempotency_key=idempotency_key, execute=execute

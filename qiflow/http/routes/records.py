@@ -95,6 +95,7 @@ def record_pdsa(
             prediction=body.prediction,
             observation=body.observation,
             study=body.study,
+            tests=body.tests,
             expected_version=expected,
             idempotency_key=key,
         ),
@@ -145,7 +146,7 @@ def add_measure(
     def created(engine: Engine, project: Project) -> commands.Outcome:
         name = body.name.strip()
         measure = next(m for m in engine.measures(project.id) if m.name == name)
-        location = f"{project_url(project)}/measures/{measure.id}"
+        location = f"{project_url(project.ref)}/measures/{measure.id}"
         return project_outcome(project, status=201, location=location)
 
     return on_project(
