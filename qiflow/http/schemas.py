@@ -61,6 +61,9 @@ class ProjectCreate(ProjectFieldsIn):
 
 class ProjectUpdate(ProjectFieldsIn):
     title: str | None = Field(default=None, min_length=1, max_length=500)
+    fields: dict[str, Any] | None = Field(
+        default=None, description="Fields that plugins declare (see the project's `fields`)."
+    )
 
 
 class FireIn(Input):
@@ -108,6 +111,7 @@ class ProjectOut(Snapshot):
     next_review_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    fields: dict[str, Any] = Field(description="Fields that plugins declare, by name.")
 
 
 class TriggerOut(Snapshot):

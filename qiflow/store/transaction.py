@@ -132,6 +132,7 @@ class Store:
         with self._connect() as conn:
             rows = [str(r) for r in conn.exec_driver_sql("PRAGMA integrity_check").scalars()]
         return [] if rows == ["ok"] else rows
+
     def readiness(self) -> str | None:
         """None if the database answers and is at this qiflow's schema; else why not,
         without its address (for load balancers)."""
