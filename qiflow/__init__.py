@@ -28,6 +28,10 @@ from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.lifecycle.roles import Directory
 from qiflow.notify.channels import Channel, DeliveryError, Item, Notification
 from qiflow.plugins import get_plugin_manager, hookimpl
+from qiflow.risks.heatmap import HeatMap
+from qiflow.risks.importing import RiskImportError
+from qiflow.risks.policy import RiskPolicy
+from qiflow.risks.register import NewRisk, Risk, RiskAction
 from qiflow.snapshots import (
     DataPoint,
     Event,
@@ -69,11 +73,13 @@ __all__ = [
     "GateType",
     "GuardContext",
     "GuardFailed",
+    "HeatMap",
     "IdeaHistory",
     "InvalidTransition",
     "Item",
     "ManualClock",
     "Measure",
+    "NewRisk",
     "NotNeeded",
     "Notification",
     "OutboxStatus",
@@ -88,6 +94,10 @@ __all__ = [
     "Queued",
     "RequestClaim",
     "Requirement",
+    "Risk",
+    "RiskAction",
+    "RiskImportError",
+    "RiskPolicy",
     "Signoff",
     "StoredResponse",
     "SystemClock",

@@ -14,6 +14,8 @@ from qiflow.charter.diagram import STATUSES
 from qiflow.clock import ManualClock, SystemClock
 from qiflow.engine import Engine
 from qiflow.exceptions import QiflowError
+from qiflow.risks.heatmap import render
+from qiflow.risks.policy import BANDS
 from qiflow.snapshots import EDITABLE_FIELDS, Person, Project
 
 Echo = Callable[[str], None]
@@ -87,7 +89,46 @@ def run_step(engine: Engine, project: Project, step: Mapping[str, Any]) -> Proje
             return engine.record_pdsa(project.ref, actor=actor, **args)
         case "review":
             return engine.record_review(project.ref, actor=actor, **args)
+        case "risk" | "risk_review" | "risk_action" | "risk_none":
+            return _risk_step(engine, project, step, args, actor)
     raise ValueError(f"unknown demo step {step['do']!r}")
+
+
+def _risk_step(
+    engine: Engine, project: Project, step: Mapping[str, Any], args: dict[str, Any], actor: str
+) -> Project:
+    """A step on the project's risk register; returns the project as it now stands."""
+    ref = project.ref
+    if step["do"] == "risk":
+        description = args.pop("description")
+        args.setdefault("owner", actor)
+        engine.add_risk(ref, description, actor=actor, **args)
+    elif step["do"] == "risk_review":
+        engine.review_risk(ref, args.pop("risk"), actor=step.get("by") or actor, **args)
+    elif step["do"] == "risk_action":
+        due = engine.clock.now().date() + timedelta(days=args.pop("due_in_days"))
+        owner = args.pop("owner", actor)
+        engine.add_risk_action(
+            ref, args.pop("risk"), args.pop("text"), owner=owner, due=due, actor=actor
+        )
+    else:
+        return engine.declare_no_significant_risks(ref, actor=actor, **args)
+    return engine.get(ref)
+
+
+def _describe_risk(engine: Engine, step: Mapping[str, Any], after: Project) -> str:
+    if step["do"] == "risk_none":
+        return "owner declared no significant risks"
+    risks = engine.risks(after.ref)
+    risk = risks[-1] if step["do"] == "risk" else next(r for r in risks if r.id == step["risk"])
+    scored = f"{risk.band}, score {risk.score} ({risk.consequence} x {risk.likelihood})"
+    if step["do"] == "risk":
+        return f"risk {risk.id} added: {scored}, {risk.category}, review by {risk.review_by}"
+    if step["do"] == "risk_action":
+        action = risk.actions[-1]
+        return f"risk {risk.id} action {action.id} for {action.owner}, due {action.due}"
+    by = step.get("by") or after.owner
+    return f"risk {risk.id} reviewed by {by}: {scored}; next review by {risk.review_by}"
 
 
 def describe(engine: Engine, step: Mapping[str, Any], before: Project, after: Project) -> str:
@@ -127,6 +168,8 @@ def _describe(engine: Engine, step: Mapping[str, Any], before: Project, after: P
             return f"PDSA cycle {max(after.current_cycle, 1)}: {', '.join(parts)} recorded{tests}"
         case "review":
             return f"review recorded; next due {after.next_review_at:%Y-%m-%d}"
+        case "risk" | "risk_review" | "risk_action" | "risk_none":
+            return _describe_risk(engine, step, after)
         case _:
             return f"updated: {', '.join(k for k in step if k != 'do')}"
 
@@ -216,6 +259,14 @@ def summarise(engine: Engine, echo: Echo) -> None:
             f"    {project.ref} {project.state:18}due {project.next_review_at:%Y-%m-%d}  "
             f"{project.title}"
         )
+    live = engine.risk_register()
+    bands = Counter(r.band for r in live)
+    echo(
+        f"\nRisk register: {len(live)} live risk(s) across the portfolio ("
+        + ", ".join(f"{bands.get(b, 0)} {b}" for b in reversed(BANDS))
+        + f"); {len(engine.risk_register(overdue=True))} overdue for review."
+    )
+    echo(render(engine.risk_heat_map(live), engine.risk_policy()))
     breaks = engine.verify_audit()
     events = sum(len(engine.history(p.ref)) for p in projects)
     echo(

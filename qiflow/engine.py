@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack
@@ -34,6 +34,7 @@ from qiflow.fields import ProjectFields, check_field_declarations, clean_fields
 from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
 from qiflow.governance.gates import gate_checks, registered_gates
+from qiflow.governance.risks import RiskCommands, policy_of
 from qiflow.lifecycle.api import ProjectCommands
 from qiflow.lifecycle.charter import CharterCommands
 from qiflow.lifecycle.queries import ProjectQueries
@@ -47,6 +48,9 @@ from qiflow.notify.civil_time import SendingWindow
 from qiflow.notify.delivery import DeliveryReport, DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
 from qiflow.plugins import build_channels, get_plugin_manager
+from qiflow.risks.heatmap import HeatMap
+from qiflow.risks.policy import RiskPolicy
+from qiflow.risks.register import TOLERATED, NewRisk, Risk
 from qiflow.snapshots import (
     DataPoint,
     Event,
@@ -62,7 +66,7 @@ from qiflow.snapshots import (
     Token,
     TriggerOption,
 )
-from qiflow.store import ProjectFilter, Store
+from qiflow.store import ProjectFilter, RiskFilter, Store
 from qiflow.workflow import Workflow, WorkflowRegistry, load_directory
 from qiflow.workflow.catalog import build_registry, default_workflows_dir
 
@@ -132,6 +136,7 @@ class Engine:
         self._notifications = NotificationCommands(store, self.registry, self.person)
         self._charters = CharterCommands(store, runner)
         self._access = AccessCommands(store, self.clock)
+        self._risks = RiskCommands(store, runner, lifecycle, self.clock)
 
     # lifecycle of the engine itself --------------------------------------------
     def __enter__(self) -> Engine:
@@ -619,6 +624,217 @@ class Engine:
     def gate_status(self, project: str) -> dict[str, list[str]]:
         """For each gate the project's workflow names: what it awaits (empty: passed)."""
         return self._governance.gate_status(project)
+
+    # risk registers --------------------------------------------------------------------
+    def add_risk(
+        self,
+        project: str,
+        description: str,
+        *,
+        category: str,
+        owner: str,
+        consequence: int,
+        likelihood: int,
+        actor: str,
+        target: int | None = None,
+        controls: str = "",
+        review_by: date | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Risk:
+        """Add a risk to the project's register (event ``risk.added``).
+
+        ``consequence`` and ``likelihood`` are 1-5; the score is their product and its
+        band sets the review date (unless ``review_by`` is given). An extreme risk also
+        records ``risk.band_rose``, which the daemon tells the sponsor of.
+        """
+        new = NewRisk(
+            description, category, owner, consequence, likelihood, target, controls, review_by
+        )
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.add(project, [new], request)[0]
+
+    def import_risks(
+        self,
+        project: str,
+        csv_text: str,
+        *,
+        actor: str,
+        source: str = "risk log",
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> list[Risk]:
+        """Add every risk of a CSV risk log in one command, or none.
+
+        Raises :class:`qiflow.risks.importing.RiskImportError` (a ``ValidationError``)
+        naming every bad row; see :mod:`qiflow.risks.importing` for the columns.
+        """
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.import_csv(project, csv_text, request, source=source)
+
+    def update_risk(
+        self,
+        project: str,
+        risk: str,
+        *,
+        actor: str,
+        description: str | None = None,
+        category: str | None = None,
+        owner: str | None = None,
+        target: int | None = None,
+        controls: str | None = None,
+        review_by: date | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Risk:
+        """Change a risk's fields (scores change only by :meth:`review_risk`)."""
+        changes = {
+            "description": description,
+            "category": category,
+            "owner": owner,
+            "target": target,
+            "controls": controls,
+            "review_by": review_by,
+        }
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.update(project, risk, changes, request)
+
+    def review_risk(
+        self,
+        project: str,
+        risk: str,
+        *,
+        consequence: int,
+        likelihood: int,
+        actor: str,
+        note: str | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Risk:
+        """Record a review: the scores now, and the next review date by the new band.
+
+        A rise in band records ``risk.band_rose`` (the sponsor is told); a review by
+        the project's sponsor clears an extreme risk's block on spread.
+        """
+        return self._risks.review(
+            project,
+            risk,
+            Request(actor, expected_version, idempotency_key),
+            consequence=consequence,
+            likelihood=likelihood,
+            note=note,
+        )
+
+    def add_risk_action(
+        self,
+        project: str,
+        risk: str,
+        text: str,
+        *,
+        owner: str,
+        due: date,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Risk:
+        """Add an action to a risk, with its owner and due date (``risk.action_added``)."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.add_action(project, risk, text, request, owner=owner, due=due)
+
+    def complete_risk_action(
+        self,
+        project: str,
+        risk: str,
+        action: str,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Risk:
+        """Mark a risk's action done (``risk.action_done``); it is no longer reminded of."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.complete_action(project, risk, action, request)
+
+    def tolerate_risk(
+        self,
+        project: str,
+        risk: str,
+        *,
+        reason: str,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Risk:
+        """Accept a risk at its level, with a reason; it stays on the register and is reviewed."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.change_status(project, risk, TOLERATED, request, reason=reason)
+
+    def close_risk(
+        self,
+        project: str,
+        risk: str,
+        *,
+        reason: str,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Risk:
+        """Close a risk, with a reason (``risk.status_changed``); it is kept, never deleted."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.change_status(project, risk, "closed", request, reason=reason)
+
+    def declare_no_significant_risks(
+        self,
+        project: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """The owner's declaration that the project carries no significant risks
+        (``risk.none_declared``); it meets ``risks_assessed`` as a risk assessment does."""
+        request = Request(actor, expected_version, idempotency_key)
+        return self._risks.declare_none(project, request, note=note)
+
+    def risks(self, project: str) -> list[Risk]:
+        """The project's register, in the order raised (closed risks included)."""
+        return self._risks.of_project(project)
+
+    def risk_register(
+        self,
+        *,
+        band: str | None = None,
+        owner: str | None = None,
+        directorate: str | None = None,
+        overdue: bool = False,
+        statuses: Sequence[str] | None = None,
+        project: str | None = None,
+    ) -> list[Risk]:
+        """Risks across the portfolio, highest score first; live ones unless ``statuses``.
+
+        ``overdue`` keeps the risks whose review date has passed; ``project`` one project's.
+        """
+        project_id = self.get(project).id if project is not None else None
+        where = RiskFilter(
+            project_id=project_id,
+            band=band,
+            owner=owner,
+            directorate=directorate,
+            overdue_on=self.clock.now().date() if overdue else None,
+            statuses=tuple(statuses) if statuses is not None else RiskFilter.statuses,
+        )
+        return self._risks.find(where)
+
+    def risk_policy(self, project: str | None = None) -> RiskPolicy:
+        """The risk matrix of the project's workflow (of the default workflow if none)."""
+        if project is not None:
+            return self._risks.policy(project)
+        return policy_of(self.workflow())
+
+    def risk_heat_map(self, risks: Sequence[Risk], policy: RiskPolicy | None = None) -> HeatMap:
+        """The 5 x 5 heat map of the live risks among ``risks``."""
+        return self._risks.heat_map(risks, policy or self.risk_policy())
 
     # notifications: the sweep, delivery and the outbox -----------------------------------
     def sweep_notifications(

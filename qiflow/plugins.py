@@ -19,6 +19,8 @@ DEFAULT_PLUGINS = (
     "qiflow.builtin.console",
     "qiflow.governance.escalation",
     "qiflow.notify.reminders",
+    "qiflow.risks.policy",
+    "qiflow.builtin.risks",
 )
 
 

@@ -50,6 +50,7 @@ def to_pdsa_testing(engine: Engine, project: Project) -> Project:
         actor=OWNER,
     )
     pass_qeia(engine, project)
+    engine.declare_no_significant_risks(project.ref, actor=OWNER)  # risks_assessed
     return engine.fire(project.ref, "start_testing", actor=OWNER)
 
 

@@ -31,8 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.lifecycle", "qiflow.notify", "qiflow.access"),  # independent domain packages
     ("qiflow.workflow",),
     ("qiflow.store",),  # all SQL
-    # values: checks, replays, SPC; the driver diagram and team as values
-    ("qiflow.fields", "qiflow.replay", "qiflow.spc", "qiflow.charter"),
+    # values: checks, replays, SPC; the driver diagram and team, the risk register as values
+    ("qiflow.fields", "qiflow.replay", "qiflow.spc", "qiflow.charter", "qiflow.risks"),
     ("qiflow.snapshots", "qiflow.audit"),  # the frozen values; the hash chain
     (  # the ground: time, durations, errors, logging, hook markers, bundled data
         "qiflow.clock",

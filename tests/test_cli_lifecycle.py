@@ -99,6 +99,25 @@ def test_lifecycle_end_to_end(db_url: str, tmp_path: Path) -> None:
     run(db_url, "measure", "record", ref, "Missed doses", "12", *me)
     blocked = run(db_url, "project", "fire", ref, "start_testing", *me, ok=False)
     assert "QEIA: not requested yet" in blocked.output
+    assert f"no risk assessment: record the project's risks (qiflow risk add {ref}" in (
+        blocked.output
+    )
+    run(
+        db_url,
+        "risk",
+        "add",
+        ref,
+        "Reminders sent to a wrong number",
+        "--category",
+        "information governance",
+        "--owner",
+        "l.evans",
+        "--consequence",
+        "3",
+        "--likelihood",
+        "2",
+        *me,
+    )
     form = screening(tmp_path)
     requested = run(db_url, "qeia", "screen", ref, "--from", form, *me).output
     assert "QEIA stage 1 requested (round 1); awaiting any of sponsor, qi_lead" in requested

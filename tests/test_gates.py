@@ -158,6 +158,7 @@ def at_gate(engine: Engine, case: Case) -> str:
     ref = helpers.to_measurement_plan(engine, helpers.new_project(engine)).ref
     for name, kind in (("Missed doses", "outcome"), ("Clinic time", "balancing")):
         engine.add_measure(ref, name, kind=kind, unit="%", direction="decrease", actor=OWNER)
+    engine.declare_no_significant_risks(ref, actor=OWNER)  # risks_assessed
     return ref
 
 

@@ -68,6 +68,7 @@ class Model:
     balancing: bool = False
     closed: bool = False
     idea: bool = False  # the driver diagram has a change idea (C1)
+    risks_assessed: bool = False
     cycles: dict[int, set[str]] = field(default_factory=dict)
     entered_version: int = 1  # the version at which the project entered its state
     qeia_at: datetime | None = None  # when the last QEIA passed (requested and approved)
@@ -96,6 +97,7 @@ class Model:
                 and self.quality
                 and self.outcome
                 and self.balancing
+                and self.risks_assessed
                 and self.qeia_valid(now, fresh=False)
                 and "tests" in self.recorded
             )
@@ -267,6 +269,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             (not model.outcome, lambda: self.add_measure(ref, "outcome")),
             (not model.balancing, lambda: self.add_measure(ref, "balancing")),
             (not model.idea, lambda: self.add_idea(ref)),
+            (not model.risks_assessed, lambda: self.declare_no_risks(ref)),
             (decision == "abandon" and not model.learning, lambda: self.update(ref, "learning")),
         ):
             if missing:
@@ -297,6 +300,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         }.get(model.state)
         if following is not None:
             self.fire(ref, following, SPONSOR if following == "sustain" else OWNER)
+
+    @rule(ref=projects)
+    def declare_no_risks(self, ref: str) -> None:
+        """The owner's "no significant risks" (any number of times; each is an event)."""
+        self.engine.declare_no_significant_risks(ref, actor=OWNER)
+        model = self.models[ref]
+        model.risks_assessed = True
+        model.version += 1
 
     @rule(days=st.integers(min_value=0, max_value=40))
     def time_passes(self, days: int) -> None:

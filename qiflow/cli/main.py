@@ -14,6 +14,7 @@ from qiflow.cli import (
     governance,
     projects,
     records,
+    risks,
     serve,
     tokens,
     workflows,
@@ -87,6 +88,7 @@ def _register() -> None:
     main.add_command(governance.signoff)
     main.add_command(governance.qeia)
     main.add_command(governance.people)
+    main.add_command(risks.risk)
     main.add_command(daemon.daemon)
     main.add_command(daemon.outbox_group)
     main.add_command(demo.demo)

@@ -156,7 +156,7 @@ def deescalate(lifecycle: Lifecycle, actor: str, reason: str) -> Change:
         if project.programme_status == "none":
             raise ValidationError(f"{project.ref} is neither a candidate nor a programme project")
         meets = escalation.rules_met(
-            lifecycle, project, escalation.latest_qeia(lifecycle, project, tx)
+            lifecycle, project, escalation.latest_qeia(lifecycle, project, tx), tx
         )
         draft.set(programme_status="none", escalation_dismissed=sorted(meets))
         draft.emit(

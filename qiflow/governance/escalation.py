@@ -12,7 +12,7 @@ one applies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +20,13 @@ from qiflow.governance.gates import current, passed
 from qiflow.hookmarkers import hookimpl
 from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.steps import Lifecycle
+from qiflow.risks.policy import EXTREME
+from qiflow.risks.register import OPEN
 from qiflow.snapshots import SCALES, Project, Signoff
 from qiflow.store import Tx
 from qiflow.workflow.loader import TableCheck
 
-CONFIG_KEYS = {"financial_threshold", "scales", "qeia_extreme", "qeia_gate"}
+CONFIG_KEYS = {"financial_threshold", "scales", "qeia_extreme", "qeia_gate", "risk_extreme"}
 NOMINATED = "nominated"
 #: The events that can change what the rules read (fields, QEIA scores, sign-offs).
 INPUTS = frozenset(
@@ -37,6 +39,9 @@ INPUTS = frozenset(
         "gate.not_needed",
         "gate.expired",
         "project.migrated",
+        "risk.added",
+        "risk.reviewed",
+        "risk.status_changed",
     }
 )
 FULL_QEIA_ROLES = ("medical_director", "director_of_nursing")
@@ -62,13 +67,18 @@ def check_escalation_config(config: Mapping[str, Any]) -> list[str]:
     scales = config.get("scales", [])
     if not isinstance(scales, list) or any(s not in SCALES for s in scales):
         problems.append(f"scales must be a list drawn from {', '.join(SCALES)}")
-    if not isinstance(config.get("qeia_extreme", False), bool):
-        problems.append("qeia_extreme must be true or false")
+    for flag in ("qeia_extreme", "risk_extreme"):
+        if not isinstance(config.get(flag, False), bool):
+            problems.append(f"{flag} must be true or false")
     return problems
 
 
 def rule_reasons(
-    project: Project, config: Mapping[str, Any], qeia_max_score: int | None, extreme_from: int
+    project: Project,
+    config: Mapping[str, Any],
+    qeia_max_score: int | None,
+    extreme_from: int,
+    extreme_risks: Sequence[str] = (),
 ) -> dict[str, str]:
     """The escalation rules ``project`` meets, by key, with a reason for people."""
     reasons: dict[str, str] = {}
@@ -81,6 +91,9 @@ def rule_reasons(
         reasons["scale"] = f"scale is {project.scale}"
     if config.get("qeia_extreme") and qeia_max_score is not None and qeia_max_score >= extreme_from:
         reasons["qeia_extreme"] = f"a QEIA domain scores {qeia_max_score} (extreme)"
+    if config.get("risk_extreme") and extreme_risks:
+        listed = ", ".join(extreme_risks)
+        reasons["risk_extreme"] = f"open extreme risk(s) on its register: {listed}"
     return reasons
 
 
@@ -112,14 +125,21 @@ def latest_qeia(lifecycle: Lifecycle, project: Project, tx: Tx) -> Signoff | Non
     return current(tx.signoffs.of_project(project.id, gate))
 
 
-def rules_met(lifecycle: Lifecycle, project: Project, qeia: Signoff | None) -> dict[str, str]:
+def rules_met(
+    lifecycle: Lifecycle, project: Project, qeia: Signoff | None, tx: Tx
+) -> dict[str, str]:
     """The escalation rules of the project's workflow that it meets now."""
     workflow = lifecycle.workflow(project)
     config = workflow.escalation
+    extreme_risks = (
+        [r.id for r in tx.risks.of_project(project.id) if r.status == OPEN and r.band == EXTREME]
+        if config.get("risk_extreme")
+        else []
+    )
     gate = config.get("qeia_gate", "qeia")
     top = qeia.summary.get("max_score") if qeia is not None else None
     extreme = workflow.gate_config.get(gate, {}).get("bands", {}).get("extreme", 15)
-    return rule_reasons(project, config, top, extreme)
+    return rule_reasons(project, config, top, extreme, extreme_risks)
 
 
 def evaluate(lifecycle: Lifecycle, draft: Draft, tx: Tx) -> None:
@@ -130,7 +150,7 @@ def evaluate(lifecycle: Lifecycle, draft: Draft, tx: Tx) -> None:
     if not lifecycle.workflow(project).escalation and project.programme_status == "none":
         return
     latest = latest_qeia(lifecycle, project, tx)
-    reasons = rules_met(lifecycle, project, latest)
+    reasons = rules_met(lifecycle, project, latest, tx)
     dismissed = set(project_dismissed(draft))
     fresh = {key: text for key, text in reasons.items() if key not in dismissed}
     if project.programme_status == "none" and fresh:

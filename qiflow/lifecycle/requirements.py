@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from qiflow.charter.diagram import DriverDiagram
+from qiflow.risks.register import Risk
 from qiflow.snapshots import Measure, PdsaCycle, Person, Project, Signoff
 from qiflow.store import Tx
 from qiflow.workflow import Workflow
@@ -44,6 +45,14 @@ class GuardContext:
     def driver_diagram(self) -> DriverDiagram:
         """The project's driver diagram as it stands in this transaction."""
         return self._tx.charters.diagram(self.project.id)
+
+    def risks(self) -> list[Risk]:
+        """The project's risk register, closed risks included, in the order raised."""
+        return self._tx.risks.of_project(self.project.id)
+
+    def declared_no_risks(self) -> bool:
+        """Whether the owner declared that the project carries no significant risks."""
+        return self._tx.risks.declared_none(self.project.id)
 
     def signoffs(self, gate: str) -> list[Signoff]:
         """Every round of ``gate`` on this project, oldest first, with their decisions."""

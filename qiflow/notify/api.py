@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from qiflow.notify import notices, reminders
+from qiflow.notify import notices, reminders, risk_reminders
 from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
 from qiflow.notify.delivery import DeliveryReport, DeliverySettings, deliver_once
@@ -46,6 +46,7 @@ class NotificationCommands:
             due = reminders.sweep(
                 tx, now=now, policy=policy, registry=self._registry, available=available
             )
+            due += risk_reminders.sweep(tx, now=now, policy=policy, available=available)
             told = notices.sweep(tx, now=now, policy=policy, available=available)
             tx.outbox.heartbeat(daemon, now, sweep=True)
         return due, told

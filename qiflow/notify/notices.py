@@ -31,6 +31,7 @@ NOTICES: dict[str, tuple[str, ...]] = {
     "gate.expired": ("owner",),
     "programme.candidate": ("owner", "sponsor", "transformation_team"),
     "programme.granted": ("owner", "sponsor"),
+    "risk.band_rose": ("sponsor",),
 }
 
 
@@ -53,6 +54,19 @@ def _text(event: TrailEntry, payload: Mapping[str, Any]) -> tuple[str, str]:
         return (
             f"{ref} {stage} has expired: {title}",
             "Gated transitions are blocked until a new review passes.",
+        )
+    if kind == "risk.band_rose":
+        risk, band, score = payload.get("risk"), payload.get("to"), payload.get("score")
+        rose = f"rose from {payload['from']} to {band}" if payload.get("from") else f"is {band}"
+        return (
+            f"{ref} risk {risk} {rose} (score {score}): {title}",
+            f"Risk {risk} of {ref} {rose}, score {score}, as {event.actor} recorded it. "
+            f"See it with `qiflow risk list --project {ref}`"
+            + (
+                f"; review it with `qiflow risk review {ref} {risk} ...`."
+                if band == "extreme"
+                else "."
+            ),
         )
     if kind == "programme.candidate":
         return (

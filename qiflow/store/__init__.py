@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError as DriverError
 from qiflow.store._sql import SQLITE_PRAGMAS, create_sql_engine, normalise_url
 from qiflow.store.events import NewEvent
 from qiflow.store.projects import ProjectFilter
+from qiflow.store.risks import RiskDue, RiskFilter
 from qiflow.store.transaction import Store, Tx
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "IntegrityError",
     "NewEvent",
     "ProjectFilter",
+    "RiskDue",
+    "RiskFilter",
     "Store",
     "Tx",
     "create_sql_engine",

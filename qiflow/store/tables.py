@@ -6,10 +6,10 @@ Changing a table means a new Alembic revision in ``qiflow/store/migrations/versi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DDL, JSON, Column, Index, Text, UniqueConstraint, event
+from sqlalchemy import DDL, JSON, Column, ForeignKeyConstraint, Index, Text, UniqueConstraint, event
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -318,6 +318,54 @@ class HttpIdempotencyRow(QiflowModel, table=True):
     body: str | None = Field(default=None, sa_column=Column(Text))
 
 
+class RiskRow(QiflowModel, table=True):
+    """One risk on a project's register (its history is in the project's events)."""
+
+    __tablename__ = "qiflow_risk"
+
+    project_id: str = Field(foreign_key="qiflow_project.id", primary_key=True, max_length=32)
+    risk: str = Field(primary_key=True, max_length=20)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    category: str = Field(max_length=100)
+    owner: str = Field(max_length=200, index=True)
+    consequence: int
+    likelihood: int
+    score: int
+    band: str = Field(max_length=20, index=True)
+    target: int | None = None
+    controls: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=20)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    review_by: date = Field(index=True)
+    raised_at: datetime
+    raised_by: str = Field(max_length=200)
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = Field(default=None, max_length=200)
+    extreme_since: datetime | None = None
+    sponsor_reviewed_at: datetime | None = None
+
+
+class RiskActionRow(QiflowModel, table=True):
+    """Something being done about a risk, by someone, by a date."""
+
+    __tablename__ = "qiflow_risk_action"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["project_id", "risk"],
+            ["qiflow_risk.project_id", "qiflow_risk.risk"],
+            name="fk_qiflow_risk_action_risk",
+        ),
+    )
+
+    project_id: str = Field(primary_key=True, max_length=32)
+    risk: str = Field(primary_key=True, max_length=20)
+    action: str = Field(primary_key=True, max_length=20)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    owner: str = Field(max_length=200)
+    due: date = Field(index=True)
+    done_at: datetime | None = None
+
+
 #: The event table is append-only, enforced by the database (created with the table).
 APPEND_ONLY_SQLITE = [
     f"CREATE TRIGGER qiflow_event_append_only_{action.lower()} BEFORE {action} ON qiflow_event "
@@ -357,3 +405,5 @@ DRIVER_NODE = metadata.tables["qiflow_driver_node"]
 TEAM_MEMBER = metadata.tables["qiflow_team_member"]
 TOKEN = metadata.tables["qiflow_token"]
 HTTP_IDEMPOTENCY = metadata.tables["qiflow_http_idempotency"]
+RISK = metadata.tables["qiflow_risk"]
+RISK_ACTION = metadata.tables["qiflow_risk_action"]

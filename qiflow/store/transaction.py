@@ -29,6 +29,7 @@ from qiflow.store.events import Events, Idempotency
 from qiflow.store.outbox import Outbox
 from qiflow.store.people import People
 from qiflow.store.projects import Projects, Records
+from qiflow.store.risks import Risks
 from qiflow.store.signoffs import Signoffs
 from qiflow.store.workflows import Workflows
 
@@ -50,6 +51,7 @@ class Tx:
         self.charters = Charters(conn)
         self.tokens = Tokens(conn)
         self.requests = Requests(conn, postgres=postgres)
+        self.risks = Risks(conn)
 
 
 class Store:

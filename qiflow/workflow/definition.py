@@ -66,6 +66,8 @@ class Workflow:
     gate_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
     escalation: Mapping[str, Any] = field(default_factory=dict, compare=False)
     reminders: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: The ``[risks]`` table: categories, bands and review cadences (see :mod:`qiflow.risks`).
+    risks: Mapping[str, Any] = field(default_factory=dict, compare=False)
     path: str = ""
     source: str = field(default="", repr=False, compare=False)
 

@@ -33,6 +33,7 @@ TOP_KEYS = {
     "gates",
     "escalation",
     "reminders",
+    "risks",
 }
 STATE_KEYS = {"name", "initial", "final", "review", "description"}
 TRANSITION_KEYS = {
@@ -62,7 +63,7 @@ class Vocabulary:
     roles: frozenset[str] = field(default_factory=frozenset)
     #: For each gate, a check of its ``[gates.<name>]`` table returning problems.
     gate_config_checks: Mapping[str, TableCheck] = field(default_factory=dict)
-    #: For the ``[escalation]`` and ``[reminders]`` tables, the check their owner registered.
+    #: For ``[escalation]``, ``[reminders]``, ``[risks]``: the check their owner registered.
     table_checks: Mapping[str, TableCheck] = field(default_factory=dict)
 
 
@@ -129,6 +130,7 @@ class _Reader:
         gate_config = self.read_gate_config(doc.get("gates", {}))
         escalation = self.read_table(doc, "escalation")
         reminders = self.read_table(doc, "reminders")
+        risks = self.read_table(doc, "risks")
         if not states:
             return None
         self.problems.extend(check_graph(self.path, states, transitions))
@@ -144,6 +146,7 @@ class _Reader:
             gate_config=gate_config,
             escalation=escalation,
             reminders=reminders,
+            risks=risks,
             path=self.path,
             source=source,
         )
