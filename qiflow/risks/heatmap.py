@@ -83,4 +83,4 @@ def render(heat: HeatMap, policy: RiskPolicy) -> str:
         for low, high in [policy.scores(band)]
     )
     lines.append(f"{heat.total} live risk(s); {legend}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
