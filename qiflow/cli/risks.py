@@ -321,7 +321,17 @@ def risk_list(
         emit_json([risk_json(r) for r in found])
         return
     table(
-        ["project", "risk", "band", "score", "c x l", "status", "owner", "review by", "risk"],
+        [
+            "project",
+            "risk",
+            "band",
+            "score",
+            "c x l",
+            "status",
+            "owner",
+            "review by",
+            "description",
+        ],
         [
             (
                 r.project,
