@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from qiflow.cli import main
+from qiflow.workflow.catalog import default_workflows_dir
 
 ME = ("--actor", "olivia")
 
@@ -196,3 +197,23 @@ def test_an_action_needs_its_owner_and_date(db_url: str, ref: str) -> None:
     unknown = run(db_url, "risk", "review", "QI-0099", "R1", "--consequence", "1",
                   "--likelihood", "1", *ME, code=1)  # fmt: skip
     assert "no project 'QI-0099'" in unknown.stderr
+
+
+def test_workflow_validate_checks_the_risks_table(tmp_path: Path) -> None:
+    text = (default_workflows_dir() / "qi_project_v2.toml").read_text(encoding="utf-8")
+    bad = (
+        text.replace("high = 8, extreme", "high = 3, extreme")
+        .replace('review = { extreme = "P1M"', 'review = { extreme = "monthly"')
+        .replace("risk_extreme = true", 'risk_extreme = "yes"')
+    )
+    path = tmp_path / "qi_project_v2.toml"
+    path.write_text(bad, encoding="utf-8")
+    result = CliRunner().invoke(main, ["workflow", "validate", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:3] == [
+        f"{path}: escalation: risk_extreme must be true or false",
+        f"{path}: risks: bands must be whole numbers rising from low = 1 to an extreme of at "
+        "most 25, e.g. { low = 1, moderate = 4, high = 8, extreme = 15 }",
+        f"{path}: risks: review.extreme: 'monthly' is not an ISO-8601 duration; write e.g. "
+        "'P14D' (14 days), 'P3M' (3 months), 'P1W' or 'PT12H'",
+    ]
