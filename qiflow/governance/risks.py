@@ -14,9 +14,9 @@ from datetime import date
 from typing import Any
 
 from qiflow.clock import Clock
-from qiflow.exceptions import PermissionDenied, ValidationError
+from qiflow.exceptions import PermissionDenied
 from qiflow.lifecycle.draft import Draft
-from qiflow.lifecycle.runner import Change, Request, Runner
+from qiflow.lifecycle.runner import Request, Runner
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.risks import register
 from qiflow.risks.heatmap import HeatMap, heat_map
@@ -169,8 +169,7 @@ class RiskCommands:
             policy = policy_of(self._lifecycle.workflow(draft.project))
             self._record(draft, tx, risks, plan(risks, policy, draft))
 
-        result: Change = change
-        return self._runner.run(project, command, result, request)
+        return self._runner.run(project, command, change, request)
 
     def _check_keeper(
         self,
@@ -223,8 +222,3 @@ class RiskCommands:
         with self._store.read() as tx:
             return register.find(tx.risks.of_project(project.id), risk_id)
 
-
-def check_status(status: str) -> str:
-    if status not in register.STATUSES:
-        raise ValidationError(f"status {status!r} is not one of {', '.join(register.STATUSES)}")
-    return status
