@@ -221,4 +221,3 @@ class RiskCommands:
     def _one(self, project: Project, risk_id: str) -> Risk:
         with self._store.read() as tx:
             return register.find(tx.risks.of_project(project.id), risk_id)
-
