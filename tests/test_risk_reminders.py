@@ -81,6 +81,12 @@ def test_owners_are_reminded_of_due_reviews_and_overdue_actions(
     assert delivered(daemon, receiver) == [
         ("bob", f"{ref} risk R1 action A1 overdue since 05 Mar 2027")
     ]
+    [item] = receiver.snapshot()[-1].payload["items"]
+    assert (item["rule"], item["due"], item["project_ref"]) == (
+        "risk action reminder: you own this action on a risk and it is overdue",
+        "2027-03-05T00:00:00+00:00",
+        ref,
+    )
     engine.complete_risk_action(ref, "R1", "A1", actor="bob")
 
     clock.set(datetime(2027, 6, 1, 0, 30, tzinfo=UTC))  # the risk's review day

@@ -230,7 +230,7 @@ def test_show_mermaid(cli: Callable[..., Result]) -> None:
     assert "s_idea --> s_diagnosis: diagnose [owner_and_sponsor_set]" in result.stdout
     assert "[*] --> s_idea" in result.stdout
     assert "s_sustained --> [*]" in result.stdout
-    assert "s_adopted --> s_spreading: spread [gate qeia]" in result.stdout
+    assert "s_adopted --> s_spreading: spread [extreme_risks_reviewed, gate qeia]" in result.stdout
     assert "s_on_hold --> r_on_hold: resume" in result.stdout
     assert "note left of s_on_hold: pause from any active state" in result.stdout
 

@@ -46,8 +46,14 @@ RULES = {
     "runs out within 30 days",
     "event": "event notice: you are the owner, sponsor or an approver of this project, "
     "or hold a role that is told of this event",
+    "risk_review": "risk review reminder: you own this risk and its review is due "
+    "(the band's review cadence, from the workflow's [risks] table)",
+    "risk_action": "risk action reminder: you own this action on a risk and it is overdue",
 }
-_KEY = re.compile(r"(?:review|signoff):[^:]+:(?P<due>[0-9T:.+-]+):(?P<stage>[a-z_]+):")
+_KEY = re.compile(
+    r"(?:(?:review|signoff):[^:]+|risk:[^:]+:R\d+(?::A\d+)?)"
+    r":(?P<due>[0-9T:.+-]+):(?P<stage>[a-z_]+):"
+)
 
 
 def describe(key: str) -> dict[str, Any]:
