@@ -239,6 +239,7 @@ def test_pdsa_tests_ideas_and_act_updates_them(db_url: str, tmp_path: Path) -> N
     screening.write_text("".join(f"[scores.{d}]\nimpact = 2\nlikelihood = 2\n" for d in DOMAINS))
     run(db_url, "qeia", "screen", ref, "--from", str(screening), *ME)
     run(db_url, "signoff", "decide", ref, "qeia", "--approve", "--actor", "sam")
+    run(db_url, "risk", "none", ref, *ME)  # risks_assessed
     run(db_url, "project", "fire", ref, "start_testing", *ME)
     bad = run(db_url, "pdsa", "record", ref, "--study", "x", "--tests", "S1", *ME, code=1)
     assert (

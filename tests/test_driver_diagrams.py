@@ -196,6 +196,7 @@ def to_testing(engine: Engine, ref: str) -> None:
         tests=["C1"],
     )
     pass_qeia(engine, engine.get(ref))
+    engine.declare_no_significant_risks(ref, actor=OWNER)  # risks_assessed
     engine.fire(ref, "start_testing", actor=OWNER)
 
 
@@ -301,6 +302,7 @@ def test_requirements_block_then_allow(engine: Engine) -> None:
     assert not option.allowed
     assert any("PDSA cycle 1 names no change idea" in r for r in option.reasons)
     engine.record_pdsa(ref, actor=OWNER, tests="C1")
+    engine.declare_no_significant_risks(ref, actor=OWNER)  # risks_assessed
     engine.fire(ref, "start_testing", actor=OWNER)
 
     engine.record_pdsa(ref, actor=OWNER, study="Fell")
