@@ -11,7 +11,7 @@ from qiflow.risks import register
 from qiflow.risks.heatmap import heat_map, render
 from qiflow.risks.importing import parse_csv
 from qiflow.risks.policy import check_risks_config, risk_policy
-from qiflow.risks.register import Risk, RiskProblems, apply
+from qiflow.risks.register import Risk, apply
 
 NOW = datetime(2027, 1, 15, 10, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -174,7 +174,7 @@ def test_only_a_sponsor_review_after_it_became_extreme_clears_it() -> None:
 
 
 def test_new_risk_values_are_checked_together() -> None:
-    with pytest.raises(RiskProblems) as caught:
+    with pytest.raises(ValidationError) as caught:
         register.add(
             (), NewRisk(" ", "weather", "not a person", 0, 6, target=7), NPSA, now=NOW, actor="o"
         )

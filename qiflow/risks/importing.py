@@ -19,7 +19,7 @@ from datetime import date
 
 from qiflow.exceptions import ValidationError
 from qiflow.risks.policy import RiskPolicy
-from qiflow.risks.register import NewRisk, RiskProblems, check_fields
+from qiflow.risks.register import NewRisk, check_fields
 
 REQUIRED = ("description", "category", "owner", "consequence", "likelihood")
 OPTIONAL = ("target", "controls", "review_by")
@@ -30,10 +30,10 @@ class RiskImportError(ValidationError):
     """The risk log has problems; nothing was imported."""
 
     def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
         super().__init__(
             f"{source}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems)
         )
+        self.problems = tuple(problems)
 
 
 def parse_csv(
@@ -71,7 +71,7 @@ def parse_csv(
             continue
         try:
             risks.append(check_fields(cells, policy, today))
-        except RiskProblems as exc:
+        except ValidationError as exc:
             problems.extend(f"{where}: {problem}" for problem in exc.problems)
     if not risks and not problems:
         problems.append("the risk log has no rows")

@@ -44,14 +44,6 @@ PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
 EDITABLE = ("description", "category", "owner", "target", "controls", "review_by")
 
 
-class RiskProblems(ValidationError):
-    """The risk has problems; each is in ``problems``."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(problems))
-
-
 @dataclass(frozen=True)
 class RiskEvent:
     """A change as it is recorded in the project's audit trail: a type and its data."""
@@ -222,7 +214,7 @@ def _whole(value: object) -> object:
 def check_fields(fields: Mapping[str, Any], policy: RiskPolicy, today: date) -> NewRisk:
     """A new risk from loosely typed ``fields`` (numbers may be text, dates ISO text).
 
-    Raises :class:`RiskProblems` naming every problem.
+    Raises :class:`ValidationError` whose ``problems`` name every problem.
     """
     problems: list[str] = []
 
@@ -260,7 +252,7 @@ def check_fields(fields: Mapping[str, Any], policy: RiskPolicy, today: date) -> 
         review_by=review_by,
     )
     if problems:
-        raise RiskProblems(problems)
+        raise ValidationError(problems)
     return cleaned
 
 
