@@ -133,7 +133,10 @@ def test_whole_lifecycle_over_http(engine: Engine, app_client: TestClient, owner
     assert decided.status_code == 200
     rounds = c.get(f"{API}/projects/{ref}/signoffs", headers=owner).json()
     assert [(r["status"], r["decisions"][0]["approver"]) for r in rounds] == [("passed", SPONSOR)]
-    etag = fire("start_testing", decided.headers["etag"])
+    assert decided.headers["etag"] == f'"{engine.get(ref).version}"'
+    # risks_assessed (workflow version 2); the HTTP API has no risk routes yet
+    declared = engine.declare_no_significant_risks(ref, actor=OWNER)
+    etag = fire("start_testing", f'"{declared.version}"')
     for body in ({"plan": "Reminders", "prediction": "Halves"}, {"study": "Fell by a third"}):
         assert c.post(f"{API}/projects/{ref}/cycles", json=body, headers=owner).status_code == 200
     cycles = c.get(f"{API}/projects/{ref}/cycles", headers=owner).json()
