@@ -35,13 +35,16 @@ from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
 from qiflow.governance.gates import gate_checks, registered_gates
 from qiflow.governance.risks import RiskCommands, policy_of
+from qiflow.lifecycle import measures
 from qiflow.lifecycle.api import ProjectCommands
 from qiflow.lifecycle.charter import CharterCommands
+from qiflow.lifecycle.measure_api import MeasureCommands, check_settings
 from qiflow.lifecycle.queries import ProjectQueries
 from qiflow.lifecycle.roles import SYSTEM
 from qiflow.lifecycle.runner import Request, Runner, acting_service
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.lifecycle.vocabulary import vocabulary
+from qiflow.measurement import Picture, Progress
 from qiflow.notify.api import NotificationCommands
 from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
@@ -126,6 +129,7 @@ class Engine:
             self.registry,
             gates=gate_checks(gate_types),
             after_change=[escalation.evaluate],
+            watchers=[measures.watch],
         )
         runner = Runner(store, lifecycle, self.pm, self.clock)
         self._commands = ProjectCommands(
@@ -137,6 +141,7 @@ class Engine:
         self._charters = CharterCommands(store, runner)
         self._access = AccessCommands(store, self.clock)
         self._risks = RiskCommands(store, runner, lifecycle, self.clock)
+        self._measures = MeasureCommands(store, runner, self.registry)
 
     # lifecycle of the engine itself --------------------------------------------
     def __enter__(self) -> Engine:
@@ -275,10 +280,22 @@ class Engine:
         unit: str,
         direction: str,
         actor: str,
+        target: float | None = None,
+        primary: bool = False,
+        baseline_points: int | None = None,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
     ) -> Project:
-        """Add an outcome, process or balancing measure to the project."""
+        """Add an outcome, process or balancing measure to the project.
+
+        ``direction`` is increase, decrease or neutral; ``target`` gives its chart an
+        assurance icon; ``primary`` makes an outcome measure the project's primary one;
+        ``baseline_points`` (>= 12) fixes its chart's limits on its first points.
+        """
+        settings = check_settings(
+            {"target": target, "baseline_points": baseline_points}
+            | ({"primary": True} if primary else {})
+        )
         return self._commands.add_measure(
             project,
             Request(actor, expected_version, idempotency_key),
@@ -286,6 +303,7 @@ class Engine:
             kind=kind,
             unit=unit,
             direction=direction,
+            settings={k: v for k, v in settings.items() if v is not None},
         )
 
     def record_data_point(
@@ -341,6 +359,63 @@ class Engine:
     ) -> Project:
         """Move a project to another version of its workflow, if its state exists there."""
         return self._commands.migrate(project, to_version, Request(actor, expected_version))
+
+    # measurement ----------------------------------------------------------------------
+    def configure_measure(
+        self,
+        project: str,
+        measure: str,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        **settings: Any,
+    ) -> Project:
+        """Set a measure's ``target`` (None clears it), ``primary`` or ``baseline_points``."""
+        return self._measures.configure(
+            project, measure, settings, Request(actor, expected_version)
+        )
+
+    def rebase_measure(
+        self,
+        project: str,
+        measure: str,
+        *,
+        at: datetime,
+        reason: str,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Project:
+        """Start a new limit period of the measure's chart at the first point from ``at``."""
+        return self._measures.rebase(
+            project, measure, at=at, reason=reason, request=Request(actor, expected_version)
+        )
+
+    def import_data_points(
+        self,
+        project: str,
+        measure: str,
+        text: str,
+        *,
+        actor: str,
+        source: str = "the CSV",
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """Import CSV ``date,value[,note,cycle]`` rows in one command: all or nothing."""
+        return self._measures.import_points(
+            project, measure, text, source=source, request=Request(actor, None, idempotency_key)
+        )
+
+    def measure_chart(self, project: str, measure: str, *, use_xmr: bool | None = None) -> Picture:
+        """The measure's chart: XmR from 12 points (or if ``use_xmr``), else a run chart."""
+        return self._measures.chart(project, measure, use_xmr=use_xmr)
+
+    def cycle_starts(self, project: str) -> dict[int, datetime]:
+        """When each PDSA cycle of the project was first recorded."""
+        return self._measures.cycle_starts(project)
+
+    def progress(self, projects: Sequence[str] | None = None) -> list[Progress]:
+        """Charts, suggested and confirmed progress scores of ``projects`` (None: all)."""
+        return self._measures.progress(projects)
 
     # project queries -----------------------------------------------------------------
     def get(self, project: str) -> Project:

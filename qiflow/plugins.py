@@ -15,6 +15,7 @@ from qiflow.notify.channels import Channel
 #: qiflow's own features, registered through the same seam as third-party plugins.
 DEFAULT_PLUGINS = (
     "qiflow.builtin.lifecycle",
+    "qiflow.builtin.measurement",
     "qiflow.builtin.qeia",
     "qiflow.builtin.console",
     "qiflow.governance.escalation",

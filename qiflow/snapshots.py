@@ -31,7 +31,7 @@ PROGRAMME_STATUSES = ("none", "candidate", "programme")
 LIST_FIELDS = frozenset({"quality_objectives", "secondary_outcomes"})
 SCALES = ("team", "service", "directorate", "multi_directorate", "trust_wide", "system")
 MEASURE_KINDS = ("outcome", "process", "balancing")
-DIRECTIONS = ("increase", "decrease")
+DIRECTIONS = ("increase", "decrease", "neutral")
 
 
 #: A database row as the store hands it over.
@@ -195,6 +195,12 @@ class Measure:
     kind: str
     unit: str
     direction: str
+    #: The value aimed at; the chart's assurance icon reads it.
+    target: float | None = None
+    #: The project's primary outcome measure.
+    primary: bool = False
+    #: The chart's limits are fixed on the first this many points (None: on all of them).
+    baseline_points: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Measure:
@@ -205,7 +211,48 @@ class Measure:
             kind=row["kind"],
             unit=row["unit"],
             direction=row["direction"],
+            target=row["target"],
+            primary=bool(row["is_primary"]),
+            baseline_points=row["baseline_points"],
         )
+
+
+@dataclass(frozen=True)
+class Rebase:
+    """A new limit period of a measure's chart, from the first point observed at ``at``."""
+
+    measure_id: int
+    at: datetime
+    reason: str
+    actor: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> Rebase:
+        return cls(
+            measure_id=row["measure_id"],
+            at=ensure_utc(row["at"]),
+            reason=row["reason"],
+            actor=row["actor"],
+            created_at=ensure_utc(row["created_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class MeasureSeries:
+    """A measure with its data points (in time order) and its chart's rebases."""
+
+    measure: Measure
+    points: tuple[DataPoint, ...]
+    rebases: tuple[Rebase, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfirmedScore:
+    """The project's IHI progress score as a person last confirmed it."""
+
+    score: float
+    confirmed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -215,6 +262,8 @@ class DataPoint:
     observed_at: datetime
     value: float
     note: str | None
+    #: The PDSA cycle the point was observed in, if known.
+    cycle: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> DataPoint:
@@ -224,6 +273,7 @@ class DataPoint:
             observed_at=ensure_utc(row["observed_at"]),
             value=row["value"],
             note=row["note"],
+            cycle=row.get("cycle"),
         )
 
 

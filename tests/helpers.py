@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from qiflow import Engine, Project
 from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
 
@@ -86,4 +88,26 @@ def drive_to(engine: Engine, state: str) -> Project:
     if state == "spreading":
         return project
     assert state == "sustained", state
+    show_sustained_improvement(engine, project)
     return engine.fire(project.ref, "sustain", actor=SPONSOR)
+
+
+#: Missed doses (%, lower is better): 12 baseline weeks around 20, then 14 around 11.
+BASELINE = [20, 21, 19, 22, 20, 18, 21, 20, 19, 22, 21, 20]
+IMPROVED = [12, 11, 13, 12, 10, 11, 12, 13, 11, 12, 10, 11, 12, 11]
+
+
+def weekly_csv(values: list[float], start: str = "2026-01-05") -> str:
+    first = date.fromisoformat(start)
+    return "date,value\n" + "".join(
+        f"{first + timedelta(weeks=i)},{v}\n" for i, v in enumerate(values)
+    )
+
+
+def show_sustained_improvement(engine: Engine, project: Project) -> Project:
+    """The evidence workflow version 2 needs to sustain: the primary outcome measure
+    (Missed doses) improved after its 12-point baseline and held for 14 points."""
+    engine.configure_measure(project.ref, "Missed doses", actor=OWNER, primary=True)
+    return engine.import_data_points(
+        project.ref, "Missed doses", weekly_csv(BASELINE + IMPROVED), actor=OWNER
+    )

@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.governance",),
     ("qiflow.lifecycle", "qiflow.notify", "qiflow.access"),  # independent domain packages
     ("qiflow.workflow",),
+    ("qiflow.measurement",),  # a measure's chart and signals, progress scores
     ("qiflow.store",),  # all SQL
     # values: checks, replays, SPC; the driver diagram and team, the risk register as values
     ("qiflow.fields", "qiflow.replay", "qiflow.spc", "qiflow.charter", "qiflow.risks"),

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from qiflow.builtin.qeia import DOMAINS
 from qiflow.cli import main
+from tests.helpers import BASELINE, IMPROVED, weekly_csv
 
 
 def run(db_url: str, *args: str, ok: bool = True) -> Result:
@@ -159,6 +160,12 @@ def test_lifecycle_end_to_end(db_url: str, tmp_path: Path) -> None:
     run(db_url, "qeia", "screen", ref, "--from", form, *me)
     run(db_url, "signoff", "decide", ref, "qeia", "--approve", "--actor", "sam")
     run(db_url, "project", "fire", ref, "spread", *me)
+    blocked = run(db_url, "project", "fire", ref, "sustain", "--actor", "sam", ok=False)
+    assert "no primary outcome measure" in blocked.output  # version 2 needs the evidence
+    run(db_url, "measure", "set", ref, "Missed doses", "--primary", *me)
+    evidence = tmp_path / "missed.csv"
+    evidence.write_text(weekly_csv(BASELINE + IMPROVED), encoding="utf-8")
+    run(db_url, "measure", "import", ref, "Missed doses", str(evidence), *me)
     run(db_url, "project", "fire", ref, "sustain", "--actor", "sam")
     final = show(db_url, ref)
     assert final["project"]["state"] == "sustained"
@@ -196,7 +203,7 @@ def test_lifecycle_end_to_end(db_url: str, tmp_path: Path) -> None:
     assert [e["pos"] for e in history] == list(range(1, len(history) + 1))
     assert sum(e["type"] == "project.transitioned" for e in history) == 7
     measures = json.loads(run(db_url, "measure", "list", ref, "--json").output)
-    assert [len(m["data_points"]) for m in measures] == [1, 0]
+    assert [len(m["data_points"]) for m in measures] == [1 + len(BASELINE + IMPROVED), 0]
     verified = json.loads(run(db_url, "audit", "verify", "--json").output)
     assert verified == {"projects_checked": 2, "ok": True, "breaks": []}
 

@@ -12,6 +12,7 @@ from qiflow.cli import (
     doctor,
     drivers,
     governance,
+    measurement,
     projects,
     records,
     risks,
@@ -81,8 +82,8 @@ def init(state: Context) -> None:
 def _register() -> None:
     main.add_command(projects.project)
     main.add_command(records.pdsa)
-    main.add_command(records.measure)
-    main.add_command(records.review)
+    main.add_command(measurement.measure)  # records' group, with measurement's commands
+    main.add_command(measurement.review)
     main.add_command(workflows.workflow)
     main.add_command(audit.audit)
     main.add_command(governance.signoff)

@@ -9,6 +9,7 @@ import click
 
 from qiflow.charter import render
 from qiflow.cli.context import Context, actor_option, pass_context
+from qiflow.cli.measurement import icons, progress_data
 from qiflow.cli.output import (
     cycle_parts,
     emit_json,
@@ -316,6 +317,8 @@ def show(state: Context, /, ref: str, viewer: str | None, as_json: bool) -> None
     cycles = engine.cycles(ref)
     charter = engine.charter(ref)
     measures = list(charter.measures)
+    progress = engine.progress([ref])[0]
+    charts = {chart.measure.name: chart for chart in progress.charts}
     if as_json:
         emit_json(
             {
@@ -323,6 +326,17 @@ def show(state: Context, /, ref: str, viewer: str | None, as_json: bool) -> None
                 "triggers": options,
                 "cycles": cycles,
                 "measures": measures,
+                "charts": [
+                    {
+                        "measure": name,
+                        "chart": chart.chart,
+                        "points": len(chart.points),
+                        "variation_icon": chart.variation_icon,
+                        "assurance_icon": chart.assurance_icon,
+                    }
+                    for name, chart in charts.items()
+                ],
+                "progress_score": progress_data(progress),
                 "team": list(charter.team),
                 "driver_diagram": render.to_data(charter.diagram, found.aim),
             }
@@ -336,7 +350,19 @@ def show(state: Context, /, ref: str, viewer: str | None, as_json: bool) -> None
         for note in cycle.observations:
             click.echo(f"  do: {note}")
     for m in measures:
-        click.echo(f"measure: {m.name} ({m.kind}, {m.unit}, {m.direction} is better)")
+        primary = ", primary" if m.primary else ""
+        target = f", target {m.target:g}" if m.target is not None else ""
+        chart = f"; {icons(charts[m.name])}" if m.name in charts else ""
+        click.echo(
+            f"measure: {m.name} ({m.kind}{primary}, {m.unit}, {m.direction} is better"
+            f"{target}){chart}"
+        )
+    suggestion = progress.suggestion
+    confirmed = progress.confirmed
+    click.echo(
+        f"progress score: suggested {suggestion.score:.1f} ({suggestion.label}); confirmed "
+        + (f"{confirmed.score:.1f} at {when(confirmed.confirmed_at)}" if confirmed else "none")
+    )
     click.echo(render.charter_text(charter), nl=False)
 
 

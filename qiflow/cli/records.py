@@ -75,7 +75,18 @@ def measure() -> None:
 @click.option("--kind", type=click.Choice(MEASURE_KINDS), required=True)
 @click.option("--unit", required=True, help="e.g. %, days, count.")
 @click.option(
-    "--direction", type=click.Choice(DIRECTIONS), required=True, help="Which way is an improvement."
+    "--direction",
+    type=click.Choice(DIRECTIONS),
+    required=True,
+    help="Which way is an improvement (neutral: none).",
+)
+@click.option("--target", type=float, help="The value aimed at (gives the assurance icon).")
+@click.option("--primary", is_flag=True, help="The project's primary outcome measure.")
+@click.option(
+    "--baseline",
+    "baseline_points",
+    type=click.IntRange(min=12),
+    help="Fix the chart's limits on the first N points (N >= 12).",
 )
 @actor_option
 @json_option
@@ -88,13 +99,24 @@ def measure_add(
     kind: str,
     unit: str,
     direction: str,
+    target: float | None,
+    primary: bool,
+    baseline_points: int | None,
     actor: str,
     as_json: bool,
 ) -> None:
     """Add measure NAME to project REF."""
     emit_project(
         state.engine().add_measure(
-            ref, name, kind=kind, unit=unit, direction=direction, actor=actor
+            ref,
+            name,
+            kind=kind,
+            unit=unit,
+            direction=direction,
+            target=target,
+            primary=primary,
+            baseline_points=baseline_points,
+            actor=actor,
         ),
         as_json,
     )

@@ -13,7 +13,7 @@ from typing import Any
 from qiflow.clock import Clock, ensure_utc
 from qiflow.exceptions import ValidationError
 from qiflow.fields import ProjectField, check_json, clean_fields, clean_plugin_fields
-from qiflow.lifecycle import commands
+from qiflow.lifecycle import commands, measures
 from qiflow.lifecycle.runner import Request, Runner
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.snapshots import DIRECTIONS, EDITABLE_FIELDS, MEASURE_KINDS, Project
@@ -100,8 +100,18 @@ class ProjectCommands:
         return self._runner.run(project, "pdsa", change, request)
 
     def add_measure(
-        self, project: str, request: Request, *, name: str, kind: str, unit: str, direction: str
+        self,
+        project: str,
+        request: Request,
+        *,
+        name: str,
+        kind: str,
+        unit: str,
+        direction: str,
+        settings: Mapping[str, Any] | None = None,
     ) -> Project:
+        """``settings`` (target, primary, baseline_points) are checked by the caller
+        (:func:`qiflow.lifecycle.measure_api.check_settings`)."""
         name, unit = name.strip(), unit.strip()
         problems = []
         if not name:
@@ -114,7 +124,7 @@ class ProjectCommands:
             problems.append("a measure needs a unit (e.g. '%', 'days', 'count')")
         if problems:
             raise ValidationError("; ".join(problems))
-        change = commands.add_measure(name, kind, unit, direction)
+        change = measures.add(name, kind, unit, direction, settings or {})
         return self._runner.run(project, "measure", change, request)
 
     def record_data_point(

@@ -17,13 +17,17 @@ MAX_AUTOMATIC_STEPS = 16
 
 
 def keys_of(events: Iterable[NewEvent]) -> set[str]:
-    """What ``on`` may name: each event's type, and ``type:gate`` for a gate's events."""
+    """What ``on`` may name: each event's type, ``type:gate`` for a gate's events, and
+    ``measure.signal:kind`` (improvement, concern, neutral) for a measure's signal."""
     keys: set[str] = set()
     for event in events:
         keys.add(event.type)
         gate = event.payload.get("gate")
         if isinstance(gate, str):
             keys.add(f"{event.type}:{gate}")
+        kind = event.payload.get("kind")
+        if event.type == "measure.signal" and isinstance(kind, str):
+            keys.add(f"{event.type}:{kind}")
     return keys
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from qiflow.charter.diagram import DriverDiagram
 from qiflow.risks.register import Risk
-from qiflow.snapshots import Measure, PdsaCycle, Person, Project, Signoff
+from qiflow.snapshots import Measure, MeasureSeries, PdsaCycle, Person, Project, Signoff
 from qiflow.store import Tx
 from qiflow.workflow import Workflow
 
@@ -38,6 +38,10 @@ class GuardContext:
 
     def measures(self) -> list[Measure]:
         return self._tx.records.measures(self.project.id)
+
+    def measure_series(self) -> list[MeasureSeries]:
+        """The project's measures with their data points and rebases."""
+        return self._tx.measurement.series([self.project.id]).get(self.project.id, [])
 
     def cycle(self, number: int | None = None) -> PdsaCycle | None:
         return self._tx.records.cycle(self.project.id, number or self.project.current_cycle)

@@ -41,6 +41,7 @@ class Lifecycle:
         *,
         gates: Mapping[str, GateCheck],
         after_change: Sequence[AfterChange] = (),
+        watchers: Sequence[AfterChange] = (),
     ) -> None:
         self.registry = registry
         self.requirements: dict[str, Requirement] = {}
@@ -49,6 +50,8 @@ class Lifecycle:
         self.gates = dict(gates)
         self.roles = Roles(pm)
         self._after_change = tuple(after_change)
+        #: Run first when a command settles: they may add events automatic transitions read.
+        self._watchers = tuple(watchers)
 
     def workflow(self, project: Project) -> Workflow:
         return self.registry.get(project.workflow, project.workflow_version)
@@ -166,7 +169,10 @@ class Lifecycle:
         draft.emit("project.transitioned", payload)
 
     def settle(self, draft: Draft, tx: Tx) -> None:
-        """After a command's own change: automatic transitions, then the after-change rules."""
+        """After a command's own change: the watchers, automatic transitions, then the
+        after-change rules."""
+        for watcher in self._watchers:
+            watcher(self, draft, tx)
         read = 0
         for _ in range(automatic.MAX_AUTOMATIC_STEPS):
             if read >= len(draft.events):

@@ -32,7 +32,19 @@ NOTICES: dict[str, tuple[str, ...]] = {
     "programme.candidate": ("owner", "sponsor", "transformation_team"),
     "programme.granted": ("owner", "sponsor"),
     "risk.band_rose": ("sponsor",),
+    # only a special cause of concern on a balancing measure (see :func:`audience`)
+    "measure.signal": ("owner", "sponsor"),
 }
+
+
+def audience(event_type: str, payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """Who is told of an event: :data:`NOTICES`, and of a measure's signal only a concern
+    on a balancing measure (a change that harms something else)."""
+    if event_type == "measure.signal" and (
+        payload.get("kind") != "concern" or payload.get("measure_kind") != "balancing"
+    ):
+        return ()
+    return NOTICES.get(event_type, ())
 
 
 def _text(event: TrailEntry, payload: Mapping[str, Any]) -> tuple[str, str]:
@@ -68,6 +80,14 @@ def _text(event: TrailEntry, payload: Mapping[str, Any]) -> tuple[str, str]:
                 else "."
             ),
         )
+    if kind == "measure.signal":
+        name, icon = payload.get("measure"), payload.get("variation_icon")
+        return (
+            f"{ref} balancing measure {name!r} shows a special cause of concern: {title}",
+            f"The chart of {name!r} changed (rule: {payload.get('rule') or 'icon'}, "
+            f"variation: {icon}): a change may be harming something else. See "
+            f"`qiflow measure spc {ref} {name!r}`.",
+        )
     if kind == "programme.candidate":
         return (
             f"{ref} is a candidate for programme status: {title}",
@@ -94,14 +114,16 @@ def sweep(
     rows: list[dict[str, Any]] = []
     preferences = Preferences(tx, policy, available)
     for event in events:
-        audience = NOTICES.get(event.type)
-        if not audience:
+        if event.type not in NOTICES:
+            continue
+        payload = json.loads(event.payload)
+        told = audience(event.type, payload)
+        if not told:
             continue
         if holders is None:  # read the directory once, and only if some event is told
             holders = role_holders(tx)
-        payload = json.loads(event.payload)
         recipients: set[str] = set()
-        for who in audience:
+        for who in told:
             if who in ("owner", "sponsor") and getattr(event, who):
                 recipients.add(getattr(event, who))
             elif who == "approvers":  # the requester (the event's actor) cannot approve

@@ -22,7 +22,13 @@ from typing import Any
 from qiflow.clock import ensure_utc
 from qiflow.durations import Duration, parse_duration
 from qiflow.hookmarkers import hookimpl
+from qiflow.measurement import (
+    DEFAULT_SCORE_STALE_AFTER,
+    SCORE_DIFFERENCE,
+    progress,
+)
 from qiflow.notify.civil_time import SendingWindow
+from qiflow.snapshots import Project
 from qiflow.store import Tx
 from qiflow.store.projects import DueReview
 from qiflow.workflow import WorkflowRegistry
@@ -49,9 +55,15 @@ RULES = {
     "risk_review": "risk review reminder: you own this risk and its review is due "
     "(the band's review cadence, from the workflow's [risks] table)",
     "risk_action": "risk action reminder: you own this action on a risk and it is overdue",
+    "score": "progress score reminder: you own this project and its confirmed progress "
+    "score is missing, older than the workflow's score_stale_after (90 days unless the "
+    "workflow sets another), or 1.0 or more from the suggested score",
 }
+#: The score reminders run once a day (they chart the whole portfolio); this counter
+#: holds the day (``date.toordinal()``) they last ran.
+SCORE_DAY = "score_reminders"
 _KEY = re.compile(
-    r"(?:(?:review|signoff):[^:]+|risk:[^:]+:R\d+(?::A\d+)?)"
+    r"(?:(?:review|signoff|score):[^:]+|risk:[^:]+:R\d+(?::A\d+)?)"
     r":(?P<due>[0-9T:.+-]+):(?P<stage>[a-z_]+):"
 )
 
@@ -226,7 +238,82 @@ def sweep(
                         }
                     )
     rows.extend(_signoff_rows(tx, now, policy, preferences))
+    rows.extend(_score_rows(tx, now, policy, preferences, registry))
     return tx.outbox.enqueue(rows)
+
+
+def _score_rows(
+    tx: Tx,
+    now: datetime,
+    policy: ReminderPolicy,
+    preferences: Preferences,
+    registry: WorkflowRegistry,
+) -> list[dict[str, Any]]:
+    """Owners whose confirmed progress score is missing, stale, or far from the suggestion
+    (once a day: the whole portfolio is charted in a fixed number of statements)."""
+    today = now.date().toordinal()
+    last = tx.counters.value(SCORE_DAY)
+    if last is not None and last >= today:
+        return []
+    if last is None:
+        tx.counters.next(SCORE_DAY)
+    tx.counters.advance(SCORE_DAY, today)
+
+    def config(project: Project) -> Mapping[str, Any]:
+        try:
+            return registry.get(project.workflow, project.workflow_version).measurement
+        except Exception:  # a workflow version no longer loadable: the defaults
+            return {}
+
+    rows: list[dict[str, Any]] = []
+    for found in progress(tx, config):
+        project, suggestion, confirmed = found.project, found.suggestion, found.confirmed
+        if not project.owner or _final(registry, project):
+            continue
+        stale = parse_duration(
+            str(config(project).get("score_stale_after", DEFAULT_SCORE_STALE_AFTER))
+        )
+        if confirmed is None:
+            due, why = stale.after(project.created_at), "no progress score has been confirmed"
+        elif abs(suggestion.score - confirmed.score) >= SCORE_DIFFERENCE:
+            due = confirmed.confirmed_at
+            why = f"the confirmed score {confirmed.score:.1f} is far from the suggestion"
+        else:
+            due = stale.after(confirmed.confirmed_at)
+            since = f"{confirmed.confirmed_at:%d %b %Y}"
+            why = f"the confirmed score {confirmed.score:.1f} dates from {since}"
+        if now < due:
+            continue
+        subject = f"{project.ref} progress score to review: {project.title}"
+        body = (
+            f"{why}. qiflow suggests {suggestion.score:.1f} ({suggestion.label}): "
+            f"{'; '.join(suggestion.reasons)}. Confirm a score with "
+            f"`qiflow review record {project.ref} --score N`."
+        )
+        for channel in preferences.channels(project.owner, "reminder"):
+            rows.append(
+                {
+                    # a new suggestion (or confirmation) reminds once more
+                    "key": f"score:{project.id}@{suggestion.score}:{due.isoformat()}:score:"
+                    f"{project.owner}:{channel}",
+                    "kind": "reminder",
+                    "recipient": project.owner,
+                    "channel": channel,
+                    "project_id": project.id,
+                    "subject": subject,
+                    "body": body,
+                    "not_before": policy.send_at(now),
+                    "created_at": now,
+                }
+            )
+    return rows
+
+
+def _final(registry: WorkflowRegistry, project: Project) -> bool:
+    try:
+        return registry.get(project.workflow, project.workflow_version).state(project.state).final
+    except Exception:  # an unknown workflow or state: remind rather than stay silent
+        return False
 
 
 def _signoff_rows(

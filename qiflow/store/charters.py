@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, distinct, func, insert, select, update
 
 from qiflow.charter.diagram import DriverDiagram, DriverNode
 from qiflow.charter.team import TeamMember
@@ -104,3 +104,11 @@ class Charters:
                 TEAM_MEMBER.c.role == member.role,
             )
         )
+
+    def team_sizes(self, project_ids: Collection[str] | None = None) -> dict[str, int]:
+        """How many people are on each project's team, in one statement."""
+        stmt = select(TEAM_MEMBER.c.project_id, func.count(distinct(TEAM_MEMBER.c.person)))
+        if project_ids is not None:
+            stmt = stmt.where(TEAM_MEMBER.c.project_id.in_(list(project_ids)))
+        stmt = stmt.group_by(TEAM_MEMBER.c.project_id)
+        return {project_id: int(count) for project_id, count in self._conn.execute(stmt)}

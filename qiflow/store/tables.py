@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DDL, JSON, Column, ForeignKeyConstraint, Index, Text, UniqueConstraint, event
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -146,6 +157,16 @@ class MeasureRow(QiflowModel, table=True):
     kind: str = Field(max_length=20)
     unit: str = Field(max_length=50)
     direction: str = Field(max_length=20)
+    #: The value the measure aims at (the assurance icon reads it), if any.
+    target: float | None = None
+    #: The project's primary outcome measure (at most one per project).
+    is_primary: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    #: The first N points are the baseline the limits are fixed on (N >= 12); None: all.
+    baseline_points: int | None = None
+    #: The XmR chart's icons and special-cause points when last looked at, to tell a change.
+    chart_state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class DataPointRow(QiflowModel, table=True):
@@ -157,6 +178,31 @@ class DataPointRow(QiflowModel, table=True):
     observed_at: datetime
     value: float
     note: str | None = Field(default=None, sa_column=Column(Text))
+    #: The PDSA cycle the point was observed in, if known.
+    cycle: int | None = None
+
+
+class MeasureRebaseRow(QiflowModel, table=True):
+    """A new limit period of a measure's chart, from the first point observed at ``at``."""
+
+    __tablename__ = "qiflow_measure_rebase"
+
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="qiflow_measure.id", index=True)
+    at: datetime
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = Field(max_length=200)
+    created_at: datetime
+
+
+class ProgressScoreRow(QiflowModel, table=True):
+    """A project's confirmed IHI progress score (the latest ``review record --score``)."""
+
+    __tablename__ = "qiflow_progress_score"
+
+    project_id: str = Field(foreign_key="qiflow_project.id", primary_key=True, max_length=32)
+    score: float
+    confirmed_at: datetime
 
 
 class PersonRow(QiflowModel, table=True):
@@ -396,6 +442,8 @@ WORKFLOW = metadata.tables["qiflow_workflow_definition"]
 CYCLE = metadata.tables["qiflow_pdsa_cycle"]
 MEASURE = metadata.tables["qiflow_measure"]
 DATA_POINT = metadata.tables["qiflow_data_point"]
+MEASURE_REBASE = metadata.tables["qiflow_measure_rebase"]
+PROGRESS_SCORE = metadata.tables["qiflow_progress_score"]
 PERSON = metadata.tables["qiflow_person"]
 SIGNOFF = metadata.tables["qiflow_signoff"]
 DECISION = metadata.tables["qiflow_signoff_decision"]

@@ -26,6 +26,7 @@ from qiflow.store.access import Requests, Tokens
 from qiflow.store.charters import Charters
 from qiflow.store.counters import Counters
 from qiflow.store.events import Events, Idempotency
+from qiflow.store.measures import Measurement
 from qiflow.store.outbox import Outbox
 from qiflow.store.people import People
 from qiflow.store.projects import Projects, Records
@@ -52,6 +53,7 @@ class Tx:
         self.tokens = Tokens(conn)
         self.requests = Requests(conn, postgres=postgres)
         self.risks = Risks(conn)
+        self.measurement = Measurement(conn)
 
 
 class Store:

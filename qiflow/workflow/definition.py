@@ -68,6 +68,8 @@ class Workflow:
     reminders: Mapping[str, Any] = field(default_factory=dict, compare=False)
     #: The ``[risks]`` table: categories, bands and review cadences (see :mod:`qiflow.risks`).
     risks: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: The ``[measurement]`` table: ``sustain_points``, ``score_stale_after``.
+    measurement: Mapping[str, Any] = field(default_factory=dict, compare=False)
     path: str = ""
     source: str = field(default="", repr=False, compare=False)
 

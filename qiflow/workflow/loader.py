@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qiflow.durations import parse_duration
+from qiflow.measurement import SIGNAL_KINDS
 from qiflow.workflow.checks import check_graph
 from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
 from qiflow.workflow.extends import base_of, merge, to_toml
@@ -34,6 +35,7 @@ TOP_KEYS = {
     "escalation",
     "reminders",
     "risks",
+    "measurement",
 }
 STATE_KEYS = {"name", "initial", "final", "review", "description"}
 TRANSITION_KEYS = {
@@ -131,6 +133,7 @@ class _Reader:
         escalation = self.read_table(doc, "escalation")
         reminders = self.read_table(doc, "reminders")
         risks = self.read_table(doc, "risks")
+        measurement = self.read_table(doc, "measurement")
         if not states:
             return None
         self.problems.extend(check_graph(self.path, states, transitions))
@@ -147,6 +150,7 @@ class _Reader:
             escalation=escalation,
             reminders=reminders,
             risks=risks,
+            measurement=measurement,
             path=self.path,
             source=source,
         )
@@ -329,6 +333,14 @@ class _Reader:
                 gate = t.on.split(":", 1)[1]
                 if gate not in vocab.gates:
                     self.problem(f"{where}on", f"unknown gate {gate!r} in {t.on!r}")
+            elif t.on.startswith("measure.signal:"):
+                kind = t.on.split(":", 1)[1]
+                if kind not in SIGNAL_KINDS:
+                    self.problem(
+                        f"{where}on",
+                        f"unknown signal kind {kind!r} in {t.on!r}; "
+                        f"one of {', '.join(SIGNAL_KINDS)}",
+                    )
 
 
 def _list(names: Iterable[str]) -> str:
