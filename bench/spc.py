@@ -9,9 +9,12 @@ baselines that compute only each series' mean and average moving range: a plain-
 loop per series and numpy over the whole portfolio as one array. The best of
 ``--repeat`` rounds is reported for each, with the ratios. It measures, it does not test.
 
-Not here yet: the statement count (no query per project or per point) belongs with the
-lifecycle integration of measures, which loads the portfolio's data points from the store;
-this bench covers the arithmetic only.
+Then the statement count: the same portfolio stored in a SQLite file (projects seeded as
+``bench/seeding.py`` does, measures, data points and rebases inserted in bulk), and
+``Engine.progress()`` (every project's charts and suggested progress score, what the
+daily score reminders read) run under an SQLAlchemy listener that counts the statements
+it executes, for the whole portfolio and for a tenth of it: the count must not grow with
+projects, measures or points. ``--no-store`` skips this part.
 """
 
 from __future__ import annotations
@@ -20,11 +23,19 @@ import argparse
 import itertools
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from seeding import connect, seed, sql_time
+from sqlalchemy import event
+from sqlalchemy.engine import Engine as SqlEngine
 
+from qiflow import Engine
 from qiflow.spc import xmr
 
 Series = tuple[list[float], str, float | None, list[int]]
@@ -70,6 +81,60 @@ def run_numpy_baseline(matrix: np.ndarray) -> int:
     return int((means + amrs).sum())
 
 
+def store_portfolio(path: Path, projects: int, series: list[Series], points: int) -> None:
+    """Seed ``projects`` projects, then give each its measures, points and rebases in bulk."""
+    seed(path, projects)
+    conn = connect(path)
+    ids = [row[0] for row in conn.execute("SELECT id FROM qiflow_project ORDER BY number")]
+    per_project = len(series) // len(ids)
+    start = datetime(2022, 1, 3, tzinfo=UTC)
+    kinds = ["outcome", "process", "balancing"]
+    conn.execute("BEGIN")
+    for number, (values, direction, target, rebase) in enumerate(series):
+        project = ids[number // per_project]
+        kind = kinds[number % per_project % len(kinds)]
+        measure = conn.execute(
+            "INSERT INTO qiflow_measure (project_id, name, kind, unit, direction, target, "
+            "is_primary) VALUES (?, ?, ?, 'n', ?, ?, ?) RETURNING id",
+            (project, f"m{number}", kind, direction, target, kind == "outcome"),
+        ).fetchone()[0]
+        conn.executemany(
+            "INSERT INTO qiflow_data_point (measure_id, observed_at, value) VALUES (?, ?, ?)",
+            [
+                (measure, sql_time(start + timedelta(weeks=week)), value)
+                for week, value in enumerate(values[:points])
+            ],
+        )
+        for position in rebase:
+            conn.execute(
+                "INSERT INTO qiflow_measure_rebase (measure_id, at, reason, actor, created_at) "
+                "VALUES (?, ?, 'bench', 'bench', ?)",
+                (measure, sql_time(start + timedelta(weeks=position)), sql_time(start)),
+            )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def count_statements(url: str, subset: int | None) -> tuple[int, float, int]:
+    """(statements, seconds, projects) of ``Engine.progress()`` over the portfolio, or over
+    its first ``subset`` projects."""
+    counted: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        counted.append(statement)
+
+    with Engine(url) as engine:
+        refs = None if subset is None else [p.ref for p in engine.projects(limit=subset)]
+        event.listen(SqlEngine, "before_cursor_execute", listen)
+        try:
+            began = time.perf_counter()
+            found = engine.progress(refs)
+            took = time.perf_counter() - began
+        finally:
+            event.remove(SqlEngine, "before_cursor_execute", listen)
+    return len(counted), took, len(found)
+
+
 def best(repeat: int, work: Callable[[], int]) -> float:
     times = []
     for _ in range(repeat):
@@ -86,6 +151,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--no-store", dest="store", action="store_false", help="Skip the statement count."
+    )
     args = parser.parse_args()
 
     series = portfolio(args.projects, args.measures, args.points, args.seed)
@@ -112,6 +180,19 @@ def main() -> None:
         f"best of {args.repeat} rounds each; median xmr series size "
         f"{statistics.median(len(v) for v, *_ in series):.0f} points"
     )
+    if not args.store:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "portfolio.db"
+        store_portfolio(path, args.projects, series, args.points)
+        url = f"sqlite:///{path}"
+        tenth = max(args.projects // 10, 1)
+        for subset in (None, tenth):
+            statements, took, projects = count_statements(url, subset)
+            print(
+                f"Engine.progress() over {projects:,} projects x {args.measures} measures x "
+                f"{args.points} points: {statements} SQL statements, {took:.2f} s"
+            )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
@@ -14,6 +15,7 @@ from qiflow.charter.diagram import STATUSES
 from qiflow.clock import ManualClock, SystemClock
 from qiflow.engine import Engine
 from qiflow.exceptions import QiflowError
+from qiflow.measurement.drawing import draw
 from qiflow.risks.heatmap import render
 from qiflow.risks.policy import BANDS
 from qiflow.snapshots import EDITABLE_FIELDS, Person, Project
@@ -60,6 +62,17 @@ def run_step(engine: Engine, project: Project, step: Mapping[str, Any]) -> Proje
     args = {k: v for k, v in step.items() if k not in ("do", "expect", "by")}
     decider = step.get("by") or project.sponsor or "demo"
     match step["do"]:
+        case "set":
+            name = args.pop("measure")
+            return engine.configure_measure(project.ref, name, actor=actor, **args)
+        case "import":
+            return _import(engine, project, step, actor)
+        case "rebase":
+            points = engine.data_points(project.ref, step["measure"])
+            at = points[step["at_point"] - 1].observed_at
+            return engine.rebase_measure(
+                project.ref, step["measure"], at=at, reason=step["reason"], actor=actor
+            )
         case "qeia":
             return engine.request_signoff(project.ref, "qeia", qeia_form(step), actor=actor)
         case "approve" | "reject":
@@ -75,7 +88,7 @@ def run_step(engine: Engine, project: Project, step: Mapping[str, Any]) -> Proje
             return engine.escalate(project.ref, actor=decider)
         case "fire":
             trigger = args.pop("trigger")
-            return engine.fire(project.ref, trigger, actor=actor, data=args)
+            return engine.fire(project.ref, trigger, actor=step.get("by") or actor, data=args)
         case "update":
             return engine.update_project(project.ref, actor=actor, **args)
         case "measure":
@@ -131,13 +144,34 @@ def _describe_risk(engine: Engine, step: Mapping[str, Any], after: Project) -> s
     return f"risk {risk.id} reviewed by {by}: {scored}; next review by {risk.review_by}"
 
 
+def _import(engine: Engine, project: Project, step: Mapping[str, Any], actor: str) -> Project:
+    """Record ``values`` ``every`` days from the demo clock's now, and move the clock on."""
+    every = timedelta(days=step.get("every", 7))
+    start = engine.clock.now()
+    rows = [f"{(start + n * every).isoformat()},{v}" for n, v in enumerate(step["values"])]
+    done = engine.import_data_points(
+        project.ref, step["measure"], "date,value\n" + "\n".join(rows), actor=actor
+    )
+    if isinstance(engine.clock, ManualClock):
+        engine.clock.set(start + len(rows) * every)
+    return done
+
+
 def describe(engine: Engine, step: Mapping[str, Any], before: Project, after: Project) -> str:
     programme = (
         "; programme status: " + after.programme_status
         if after.programme_status != before.programme_status
         else ""
     )
-    return _describe(engine, step, before, after) + programme
+    signals = [
+        f"; signal: {e.payload['kind']} ({e.payload['rule'] or 'icon'}, "
+        f"{e.payload['variation_icon']}"
+        + (f", assurance {e.payload['assurance_icon']}" if e.payload["assurance_icon"] else "")
+        + ")"
+        for e in engine.history(after.ref)
+        if e.version == after.version and e.version != before.version and e.type == "measure.signal"
+    ]
+    return _describe(engine, step, before, after) + programme + "".join(signals)
 
 
 def _describe(engine: Engine, step: Mapping[str, Any], before: Project, after: Project) -> str:
@@ -160,6 +194,13 @@ def _describe(engine: Engine, step: Mapping[str, Any], before: Project, after: P
             return f"{step['trigger']}: {before.state} -> {after.state}{cycle}"
         case "measure":
             return f"measure added: {step['name']} ({step['kind']})"
+        case "set":
+            settings = ", ".join(f"{k} {v}" for k, v in step.items() if k not in ("do", "measure"))
+            return f"measure {step['measure']}: {settings}"
+        case "import":
+            return f"imported {len(step['values'])} data points of {step['measure']}"
+        case "rebase":
+            return f"rebased {step['measure']} from point {step['at_point']}: {step['reason']}"
         case "data":
             return f"data point: {step['measure']} = {step['value']:g}"
         case "pdsa":
@@ -278,4 +319,61 @@ def summarise(engine: Engine, echo: Echo) -> None:
 def demo_clock(portfolio: list[dict[str, Any]]) -> ManualClock:
     """A clock that starts far enough back for the portfolio's history to end today."""
     steps = sum(len(entry.get("steps", [])) + 1 for entry in portfolio)
-    return ManualClock(SystemClock().now() - steps * STEP)
+    imported = sum(
+        len(step["values"]) * step.get("every", 7)
+        for entry in portfolio
+        for step in entry.get("steps", [])
+        if step["do"] == "import"
+    )
+    return ManualClock(SystemClock().now() - steps * STEP - timedelta(days=imported))
+
+
+def measurement(engine: Engine, echo: Echo) -> None:
+    """The portfolio's signals, the suggested progress scores, and who reached sustained."""
+    progress = engine.progress()
+    kinds = Counter(
+        e.payload["kind"]
+        for p in progress
+        for e in engine.history(p.project.ref)
+        if e.type == "measure.signal"
+    )
+    echo(
+        "\nMeasures: signals from the charts: "
+        + ", ".join(f"{kinds[kind]} {kind}" for kind in ("improvement", "concern", "neutral"))
+    )
+    for found in progress:
+        for chart in found.charts:
+            if chart.chart == "xmr":
+                assurance = f", assurance {chart.assurance_icon}" if chart.assurance_icon else ""
+                echo(
+                    f"    {found.project.ref} {chart.measure.name}: "
+                    f"{chart.variation_icon}{assurance}"
+                )
+    scored = [p for p in progress if p.suggestion.score >= 2.0]
+    echo("\nSuggested progress scores (2.0 and above; confirm with `review record --score`):")
+    for found in scored:
+        confirmed = f", confirmed {found.confirmed.score:.1f}" if found.confirmed else ""
+        echo(
+            f"    {found.project.ref} {found.suggestion.score:.1f} {found.suggestion.label}"
+            f"{confirmed}"
+        )
+
+
+def write_charts(engine: Engine, folder: Path) -> int:
+    """Every measure's chart with two or more points, as ``REF-measure.svg`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for found in engine.progress():
+        for chart in found.charts:
+            if chart.chart == "none":
+                continue
+            slug = "-".join(chart.measure.name.lower().split())
+            ref = found.project.ref
+            draw(
+                chart,
+                folder / f"{ref}-{slug}.svg",
+                title=f"{ref} {chart.measure.name}",
+                cycle_starts=engine.cycle_starts(ref),
+            )
+            written += 1
+    return written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -258,6 +259,19 @@ def test_demo_runs_in_a_fresh_directory(tmp_path: Path) -> None:
     assert "refused, as the rules require" in out
     assert "strategy section 5.1" in out
     assert "all verified" in out
+    # measures: each kind of signal, one project sustained on its chart, charts drawn
+    assert "Measures: signals from the charts: 3 improvement, 3 concern, 2 neutral" in out
+    assert "signal: concern (outside_limits, concern_high)" in out  # the balancing measure
+    assert "'sustain' is blocked: measure 'Missed depot doses' has 2 points since" in out
+    assert "sustain: spreading -> sustained" in out
+    assert "QI-0001 4.5 sustainable improvement, confirmed 4.5" in out
+    charts = sorted(p.name for p in (tmp_path / "qiflow-demo-charts").iterdir())
+    assert "QI-0001-missed-depot-doses.svg" in charts
+    assert f"{len(charts)} charts (Making Data Count style) written to qiflow-demo-charts" in out
+    svg = ET.parse(tmp_path / "qiflow-demo-charts" / "QI-0001-missed-depot-doses.svg")
+    title = svg.getroot().find("{http://www.w3.org/2000/svg}title")
+    assert title is not None
+    assert title.text == "QI-0001 Missed depot doses"
     assert (tmp_path / "qiflow-demo.db").exists()
     listed = run(f"sqlite:///{tmp_path / 'qiflow-demo.db'}", "project", "list", "--json")
     assert len(json.loads(listed.output)) == 20

@@ -27,6 +27,7 @@ from tests.helpers import (
     add_change_idea,
     new_project,
     pass_qeia,
+    show_sustained_improvement,
     study_cycle,
     to_pdsa_testing,
 )
@@ -117,6 +118,7 @@ def test_full_pdsa_flow_adapt_increments_cycle_and_records_decisions(engine: Eng
     assert [(c.number, c.act) for c in engine.cycles(project.ref)] == [(1, "adapt"), (2, "adopt")]
     pass_qeia(engine, project)  # spreading needs a screening made after adoption
     assert engine.fire(project.ref, "spread", actor=OWNER).state == "spreading"
+    show_sustained_improvement(engine, project)  # version 2 sustains on evidence
     assert engine.fire(project.ref, "sustain", actor=SPONSOR).state == "sustained"
     assert engine.available_triggers(project.ref) == []
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine as SqlEngine
 
 from qiflow import Engine, GuardFailed, ManualClock, ValidationError, WorkflowDefinitionError
 from qiflow.notify.civil_time import parse_window
@@ -351,3 +353,47 @@ def test_a_confirmed_score_far_from_the_suggestion_reminds_the_owner(db_url: str
         clock.advance(days=1)
         engine.sweep_notifications(policy, daemon="d")
         assert len([r for r in engine.outbox() if "progress score" in r.subject]) == 1
+
+
+def test_the_portfolio_is_charted_in_a_fixed_number_of_statements(engine: Engine) -> None:
+    def statements() -> int:
+        counted: list[str] = []
+
+        def listen(*args: object) -> None:
+            counted.append(str(args[2]))
+
+        event.listen(SqlEngine, "before_cursor_execute", listen)
+        try:
+            engine.progress()
+        finally:
+            event.remove(SqlEngine, "before_cursor_execute", listen)
+        return len(counted)
+
+    ref = started(engine)
+    record(engine, ref, "Missed doses", EVEN)
+    few = statements()
+    for _ in range(3):
+        more = started(engine)
+        record(engine, more, "Missed doses", EVEN + EVEN)
+        record(engine, more, "Clinic time", EVEN)
+    assert len(engine.progress()) == 4
+    assert statements() == few
+
+
+def test_a_stale_confirmed_score_reminds_the_owner(db_url: str) -> None:
+    clock = ManualClock(datetime(2027, 3, 1, 12, tzinfo=UTC))
+    with Engine(db_url, clock=clock) as engine:
+        ref = drive_to(engine, "pdsa_testing").ref
+        engine.add_team_member(ref, "pat", role="member", actor=OWNER)
+        engine.record_review(ref, actor=OWNER, progress_score=2.0)  # as suggested
+        policy = ReminderPolicy(
+            window=parse_window(), digest=False, routing={"reminder": ("console",)}
+        )
+        clock.advance(days=89)
+        engine.sweep_notifications(policy, daemon="d")
+        assert [r for r in engine.outbox() if "progress score" in r.subject] == []
+        clock.advance(days=1)  # 90 days: the workflow's score_stale_after
+        engine.sweep_notifications(policy, daemon="d")
+        [reminder] = [r for r in engine.outbox() if "progress score" in r.subject]
+        assert "the confirmed score 2.0 dates from 01 Mar 2027" in reminder.body
+        assert reminder.recipient == OWNER

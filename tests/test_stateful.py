@@ -31,7 +31,7 @@ from qiflow import (
 )
 from qiflow.durations import parse_duration
 from qiflow.replay import replay
-from tests.helpers import LOW_RISK
+from tests.helpers import BASELINE, IMPROVED, LOW_RISK, weekly_csv
 
 # The simple model: trigger -> (sources, destination); None means "back to previous".
 ACTIVE = ["idea", "diagnosis", "measurement_plan", "pdsa_testing", "adopted", "spreading"]
@@ -69,6 +69,7 @@ class Model:
     closed: bool = False
     idea: bool = False  # the driver diagram has a change idea (C1)
     risks_assessed: bool = False
+    improved: bool = False  # the primary outcome measure shows a sustained improvement
     cycles: dict[int, set[str]] = field(default_factory=dict)
     entered_version: int = 1  # the version at which the project entered its state
     qeia_at: datetime | None = None  # when the last QEIA passed (requested and approved)
@@ -103,6 +104,8 @@ class Model:
             )
         if trigger == "spread":
             return not self.qeia_valid(now, fresh=True)
+        if trigger == "sustain":
+            return not self.improved
         studied = self.cycle >= 1 and {"prediction", "study"} <= self.recorded
         if trigger == "adopt":
             return not (studied and "tests" in self.recorded)
@@ -222,6 +225,22 @@ class LifecycleMachine(RuleBasedStateMachine):
         if kind != "process":
             setattr(model, kind, True)
         model.version += 1
+
+    @rule(ref=projects)
+    def show_improvement(self, ref: str) -> None:
+        """The outcome measure becomes primary and shows an improvement that holds."""
+        model = self.models[ref]
+        if not model.outcome:
+            with pytest.raises(ValidationError, match="has no measure"):
+                self.engine.configure_measure(ref, "outcome measure", actor=OWNER, primary=True)
+            return
+        if model.improved:
+            return
+        self.engine.configure_measure(ref, "outcome measure", actor=OWNER, primary=True)
+        rising = BASELINE + [40 - value for value in IMPROVED]  # higher is better here
+        self.engine.import_data_points(ref, "outcome measure", weekly_csv(rising), actor=OWNER)
+        model.improved = True
+        model.version += 2
 
     @rule(ref=projects)
     def add_idea(self, ref: str) -> None:

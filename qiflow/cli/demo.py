@@ -8,7 +8,14 @@ import click
 
 from qiflow.cli.context import Context, pass_context
 from qiflow.clock import SystemClock
-from qiflow.demo import demo_clock, load_portfolio, run_demo, summarise
+from qiflow.demo import (
+    demo_clock,
+    load_portfolio,
+    measurement,
+    run_demo,
+    summarise,
+    write_charts,
+)
 from qiflow.engine import Engine
 
 
@@ -21,8 +28,13 @@ from qiflow.engine import Engine
     show_default=True,
     help="The SQLite file to create (replaced if it exists).",
 )
+@click.option(
+    "--charts",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write every measure's chart [default: FILE's name + '-charts'].",
+)
 @pass_context
-def demo(state: Context, /, path: Path) -> None:
+def demo(state: Context, /, path: Path, charts: Path | None) -> None:
     """Seed a sample portfolio of ~20 projects into a fresh SQLite file and walk
     several through the lifecycle: PDSA cycles, an adapt, an abandon with its
     learning, and steps the governance rules refuse."""
@@ -35,6 +47,10 @@ def demo(state: Context, /, path: Path) -> None:
         run_demo(engine, clock, click.echo, portfolio)
         clock.set(SystemClock().now())
         summarise(engine, click.echo)
+        measurement(engine, click.echo)
+        folder = charts or path.with_name(f"{path.stem}-charts")
+        written = write_charts(engine, folder)
+        click.echo(f"\n{written} charts (Making Data Count style) written to {folder}")
     click.echo(
         f"\nThe portfolio is in {path}. Explore it:\n"
         f"    qiflow --db {url} project list\n"

@@ -4,7 +4,7 @@ as evidence (Making Data Count charts, signals) and suggested IHI progress score
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from qiflow.cli.output import emit_json, emit_project, json_option, table, when
 from qiflow.cli.records import measure, review
 from qiflow.exceptions import ValidationError
 from qiflow.measurement import Picture, Progress
+from qiflow.measurement.drawing import draw
 from qiflow.snapshots import to_jsonable
 
 __all__ = ["chart_data", "icons", "measure", "progress_data", "review"]
@@ -204,40 +205,6 @@ def measure_spc(
         )
 
 
-def write_measure_chart(
-    state: Context, ref: str, name: str, out: Path, use_xmr: bool | None
-) -> Path:
-    """Draw measure ``name``'s chart to ``out`` (.svg or .png), PDSA cycles marked."""
-    from qiflow.spc.chart import Cycle, write_chart  # matplotlib only when drawing
-
-    engine = state.engine()
-    chart = engine.measure_chart(ref, name, use_xmr=use_xmr)
-    result = chart.xmr or chart.run
-    if result is None:
-        raise ValidationError(f"{ref} measure {name!r} has no data points to chart")
-    dates: list[date] = [p.observed_at.date() for p in chart.points]
-    cycles: list[Cycle] = []
-    seen: set[int] = set()
-    for position, point in enumerate(chart.points):
-        if point.cycle is not None and point.cycle not in seen:
-            seen.add(point.cycle)
-            cycles.append(Cycle(position, f"PDSA {point.cycle}"))
-    if not cycles:
-        first, last = dates[0], dates[-1]
-        for number, started in sorted(engine.cycle_starts(ref).items()):
-            if first <= started.date() <= last:
-                cycles.append(Cycle(started.date(), f"PDSA {number}"))
-    project = engine.get(ref)
-    return write_chart(
-        result,
-        out,
-        title=f"{project.ref} {name}",
-        dates=dates,
-        cycles=cycles,
-        unit=chart.measure.unit,
-    )
-
-
 @measure.command(name="chart")
 @click.argument("ref")
 @click.argument("name")
@@ -255,7 +222,10 @@ def measure_chart(state: Context, /, ref: str, name: str, out: Path, use_xmr: bo
     """Draw measure NAME's chart (Making Data Count style) to an SVG or PNG file."""
     if out.suffix.lower() not in (".svg", ".png"):
         raise click.BadParameter("the file must end in .svg or .png", param_hint="-o")
-    click.echo(str(write_measure_chart(state, ref, name, out, use_xmr or None)))
+    engine = state.engine()
+    chart = engine.measure_chart(ref, name, use_xmr=use_xmr or None)
+    title = f"{engine.get(ref).ref} {name}"
+    click.echo(str(draw(chart, out, title=title, cycle_starts=engine.cycle_starts(ref))))
 
 
 def progress_data(found: Progress) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from qiflow.clock import ensure_utc
-from qiflow.exceptions import ValidationError
+from qiflow.exceptions import UnknownProject, ValidationError
 from qiflow.lifecycle import measures
 from qiflow.lifecycle.runner import Request, Runner
 from qiflow.measurement import Picture, Progress, parse_points, picture, progress
@@ -111,12 +111,14 @@ class MeasureCommands:
         """Charts and suggested and confirmed progress scores of ``projects`` (references
         or ids; None: every project), read in a fixed number of statements."""
         with self._store.read() as tx:
-            found = (
-                None
-                if projects is None
-                else [Project.from_row(self._runner.row(tx, key)) for key in projects]
-            )
-            return progress(tx, self._config, found)
+            if projects is None:
+                return progress(tx, self._config)
+            rows = tx.projects.many(projects)
+            known = {row["ref"] for row in rows} | {row["id"] for row in rows}
+            unknown = [key for key in projects if key.upper() not in known and key not in known]
+            if unknown:
+                raise UnknownProject(unknown[0])
+            return progress(tx, self._config, [Project.from_row(row) for row in rows])
 
     def _config(self, project: Project) -> Mapping[str, Any]:
         try:

@@ -56,7 +56,7 @@ RULES = {
     "(the band's review cadence, from the workflow's [risks] table)",
     "risk_action": "risk action reminder: you own this action on a risk and it is overdue",
     "score": "progress score reminder: you own this project and its confirmed progress "
-    "score is missing, older than the workflow's score_stale_after (90 days unless the "
+    "score is older than the workflow's score_stale_after (90 days unless the "
     "workflow sets another), or 1.0 or more from the suggested score",
 }
 #: The score reminders run once a day (they chart the whole portfolio); this counter
@@ -249,7 +249,7 @@ def _score_rows(
     preferences: Preferences,
     registry: WorkflowRegistry,
 ) -> list[dict[str, Any]]:
-    """Owners whose confirmed progress score is missing, stale, or far from the suggestion
+    """Owners whose confirmed progress score is stale or far from the suggestion
     (once a day: the whole portfolio is charted in a fixed number of statements)."""
     today = now.date().toordinal()
     last = tx.counters.value(SCORE_DAY)
@@ -268,14 +268,12 @@ def _score_rows(
     rows: list[dict[str, Any]] = []
     for found in progress(tx, config):
         project, suggestion, confirmed = found.project, found.suggestion, found.confirmed
-        if not project.owner or _final(registry, project):
-            continue
+        if confirmed is None or not project.owner or _final(registry, project):
+            continue  # nothing confirmed yet: the review reminders ask for a review
         stale = parse_duration(
             str(config(project).get("score_stale_after", DEFAULT_SCORE_STALE_AFTER))
         )
-        if confirmed is None:
-            due, why = stale.after(project.created_at), "no progress score has been confirmed"
-        elif abs(suggestion.score - confirmed.score) >= SCORE_DIFFERENCE:
+        if abs(suggestion.score - confirmed.score) >= SCORE_DIFFERENCE:
             due = confirmed.confirmed_at
             why = f"the confirmed score {confirmed.score:.1f} is far from the suggestion"
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -122,6 +122,18 @@ class Projects:
             PROJECT.c.id, PROJECT.c.ref, PROJECT.c.event_count, PROJECT.c.head_hash
         ).order_by(PROJECT.c.number)
         return [AuditHead(*row) for row in self._conn.execute(stmt)]
+
+    def many(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The projects with these ids or references (``QI-0001``), in one statement, in
+        the order given; an unknown key is left out."""
+        refs = [key.upper() for key in keys if key.upper().startswith("QI-")]
+        ids = [key for key in keys if not key.upper().startswith("QI-")]
+        stmt = select(PROJECT).where(PROJECT.c.ref.in_(refs) | PROJECT.c.id.in_(ids))
+        rows = [dict(row) for row in self._conn.execute(stmt).mappings()]
+        place = {
+            key.upper() if key.upper().startswith("QI-") else key: n for n, key in enumerate(keys)
+        }
+        return sorted(rows, key=lambda row: place.get(row["ref"], place.get(row["id"], 0)))
 
     def due_for_review(self, now: datetime, limit: int | None = None) -> list[DueReview]:
         """Projects whose review is due by ``now``, the longest overdue first (indexed)."""
