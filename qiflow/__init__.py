@@ -26,6 +26,7 @@ from qiflow.fields import ProjectField, ProjectFields
 from qiflow.governance.gates import Approval, BaseGate, GateType, NotNeeded
 from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.lifecycle.roles import Directory
+from qiflow.measurement import Picture, Progress, Signal, Suggestion
 from qiflow.notify.channels import Channel, DeliveryError, Item, Notification
 from qiflow.plugins import get_plugin_manager, hookimpl
 from qiflow.risks.heatmap import HeatMap
@@ -33,14 +34,17 @@ from qiflow.risks.importing import RiskImportError
 from qiflow.risks.policy import RiskPolicy
 from qiflow.risks.register import NewRisk, Risk, RiskAction
 from qiflow.snapshots import (
+    ConfirmedScore,
     DataPoint,
     Event,
     Measure,
+    MeasureSeries,
     OutboxStatus,
     PdsaCycle,
     Person,
     Project,
     Queued,
+    Rebase,
     RequestClaim,
     Signoff,
     StoredResponse,
@@ -59,6 +63,7 @@ __all__ = [
     "Clock",
     "ConcurrencyConflict",
     "ConfigError",
+    "ConfirmedScore",
     "DataPoint",
     "DatabaseClock",
     "DatabaseError",
@@ -79,6 +84,7 @@ __all__ = [
     "Item",
     "ManualClock",
     "Measure",
+    "MeasureSeries",
     "NewRisk",
     "NotNeeded",
     "Notification",
@@ -87,19 +93,24 @@ __all__ = [
     "PdsaCycle",
     "PermissionDenied",
     "Person",
+    "Picture",
+    "Progress",
     "Project",
     "ProjectField",
     "ProjectFields",
     "QiflowError",
     "Queued",
+    "Rebase",
     "RequestClaim",
     "Requirement",
     "Risk",
     "RiskAction",
     "RiskImportError",
     "RiskPolicy",
+    "Signal",
     "Signoff",
     "StoredResponse",
+    "Suggestion",
     "SystemClock",
     "TeamMember",
     "Token",

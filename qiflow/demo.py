@@ -144,16 +144,26 @@ def _describe_risk(engine: Engine, step: Mapping[str, Any], after: Project) -> s
     return f"risk {risk.id} reviewed by {by}: {scored}; next review by {risk.review_by}"
 
 
+def _series(step: Mapping[str, Any]) -> dict[str, list[float]]:
+    """An import step's measures and values: ``series``, or ``measure`` and ``values``."""
+    return dict(step["series"]) if "series" in step else {step["measure"]: step["values"]}
+
+
 def _import(engine: Engine, project: Project, step: Mapping[str, Any], actor: str) -> Project:
-    """Record ``values`` ``every`` days from the demo clock's now, and move the clock on."""
+    """Record each measure's values ``every`` days from the demo clock's now (the measures
+    side by side), and move the clock past them."""
     every = timedelta(days=step.get("every", 7))
     start = engine.clock.now()
-    rows = [f"{(start + n * every).isoformat()},{v}" for n, v in enumerate(step["values"])]
-    done = engine.import_data_points(
-        project.ref, step["measure"], "date,value\n" + "\n".join(rows), actor=actor
-    )
+    done = project
+    longest = 0
+    for measure, values in _series(step).items():
+        rows = [f"{(start + n * every).isoformat()},{v}" for n, v in enumerate(values)]
+        done = engine.import_data_points(
+            project.ref, measure, "date,value\n" + "\n".join(rows), actor=actor
+        )
+        longest = max(longest, len(rows))
     if isinstance(engine.clock, ManualClock):
-        engine.clock.set(start + len(rows) * every)
+        engine.clock.set(start + longest * every)
     return done
 
 
@@ -169,7 +179,7 @@ def describe(engine: Engine, step: Mapping[str, Any], before: Project, after: Pr
         + (f", assurance {e.payload['assurance_icon']}" if e.payload["assurance_icon"] else "")
         + ")"
         for e in engine.history(after.ref)
-        if e.version == after.version and e.version != before.version and e.type == "measure.signal"
+        if before.version < e.version <= after.version and e.type == "measure.signal"
     ]
     return _describe(engine, step, before, after) + programme + "".join(signals)
 
@@ -198,7 +208,10 @@ def _describe(engine: Engine, step: Mapping[str, Any], before: Project, after: P
             settings = ", ".join(f"{k} {v}" for k, v in step.items() if k not in ("do", "measure"))
             return f"measure {step['measure']}: {settings}"
         case "import":
-            return f"imported {len(step['values'])} data points of {step['measure']}"
+            return "imported " + ", ".join(
+                f"{len(values)} data points of {measure}"
+                for measure, values in _series(step).items()
+            )
         case "rebase":
             return f"rebased {step['measure']} from point {step['at_point']}: {step['reason']}"
         case "data":
@@ -320,7 +333,7 @@ def demo_clock(portfolio: list[dict[str, Any]]) -> ManualClock:
     """A clock that starts far enough back for the portfolio's history to end today."""
     steps = sum(len(entry.get("steps", [])) + 1 for entry in portfolio)
     imported = sum(
-        len(step["values"]) * step.get("every", 7)
+        max(map(len, _series(step).values())) * step.get("every", 7)
         for entry in portfolio
         for step in entry.get("steps", [])
         if step["do"] == "import"
