@@ -397,3 +397,17 @@ def test_a_stale_confirmed_score_reminds_the_owner(db_url: str) -> None:
         [reminder] = [r for r in engine.outbox() if "progress score" in r.subject]
         assert "the confirmed score 2.0 dates from 01 Mar 2027" in reminder.body
         assert reminder.recipient == OWNER
+
+
+def test_the_measurement_table_is_checked(tmp_path: Path) -> None:
+    text = (ROOT / "workflows" / "qi_project_v2.toml").read_text(encoding="utf-8")
+    bad = text.replace("sustain_points = 12", "sustain_points = 0\nsustain = 3").replace(
+        'score_stale_after = "P90D"', 'score_stale_after = "soon"'
+    )
+    (tmp_path / "bad.toml").write_text(bad, encoding="utf-8")
+    with pytest.raises(WorkflowDefinitionError) as refused:
+        Engine(f"sqlite:///{tmp_path / 'x.db'}", workflows_dir=tmp_path, migrate=True)
+    message = str(refused.value)
+    assert "unknown key 'sustain'" in message
+    assert "sustain_points must be a positive integer, not 0" in message
+    assert "score_stale_after:" in message
