@@ -2,8 +2,8 @@
 
 A file that extends another names its own ``name`` and ``version`` and adds or replaces
 parts of its base: states by name, transitions by trigger and sources, the ``roles``
-list (joined), and the ``gates``, ``escalation`` and ``reminders`` tables (merged key by
-key, the extending file's keys winning). The result is an ordinary workflow document;
+list (joined), and the ``gates``, ``escalation``, ``reminders`` and ``measurement``
+tables (merged key by key, the extending file's keys winning). The result is an ordinary workflow document;
 its TOML text (:func:`to_toml`) is what is checked, shown and stored.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 BASE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)@(?P<version>[1-9][0-9]*)$")
 #: Tables merged key by key (a nested table of the base is merged too).
-MERGED_TABLES = ("gates", "escalation", "reminders")
+MERGED_TABLES = ("gates", "escalation", "reminders", "measurement")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
