@@ -3,8 +3,8 @@
 A file that extends another names its own ``name`` and ``version`` and adds or replaces
 parts of its base: states by name, transitions by trigger and sources, the ``roles``
 list (joined), and the ``gates``, ``escalation``, ``reminders`` and ``measurement``
-tables (merged key by key, the extending file's keys winning). The result is an ordinary workflow document;
-its TOML text (:func:`to_toml`) is what is checked, shown and stored.
+tables (merged key by key, the extending file's keys winning). The result is an ordinary
+workflow document; its TOML text (:func:`to_toml`) is what is checked, shown and stored.
 """
 
 from __future__ import annotations
