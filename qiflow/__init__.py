@@ -23,7 +23,7 @@ from qiflow.exceptions import (
     WorkflowDefinitionError,
 )
 from qiflow.fields import ProjectField, ProjectFields
-from qiflow.governance.gates import Approval, BaseGate, GateType, NotNeeded
+from qiflow.governance.gates import Approval, BaseGate, ConfigSchema, GateType, NotNeeded
 from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.lifecycle.roles import Directory
 from qiflow.measurement import Picture, Progress, Signal, Suggestion
@@ -63,6 +63,7 @@ __all__ = [
     "Clock",
     "ConcurrencyConflict",
     "ConfigError",
+    "ConfigSchema",
     "ConfirmedScore",
     "DataPoint",
     "DatabaseClock",

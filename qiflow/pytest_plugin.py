@@ -152,8 +152,8 @@ def qiflow_plugins() -> Sequence[object]:
 
 
 @pytest.fixture
-def qiflow_workflows_dir() -> str | Path | None:
-    """A folder of workflow files to load besides the shipped ones; override to set it."""
+def qiflow_workflows_dir() -> str | Path | Sequence[str | Path] | None:
+    """The workflow folders to load (None: the shipped ones); override to set them."""
     return None
 
 
@@ -161,7 +161,7 @@ def qiflow_workflows_dir() -> str | Path | None:
 def qiflow_engine(
     qiflow_clock: ManualClock,
     qiflow_plugins: Sequence[object],
-    qiflow_workflows_dir: str | Path | None,
+    qiflow_workflows_dir: str | Path | Sequence[str | Path] | None,
 ) -> Iterator[Engine]:
     """An engine on a throwaway SQLite database, on ``qiflow_clock``."""
     with temporary_engine(

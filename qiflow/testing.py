@@ -23,7 +23,7 @@ from qiflow.engine import Engine
 def temporary_engine(
     *,
     start: datetime | None = None,
-    workflows_dir: str | Path | None = None,
+    workflows_dir: str | Path | Sequence[str | Path] | None = None,
     plugins: Sequence[object] = (),
     clock: ManualClock | None = None,
 ) -> Iterator[tuple[Engine, ManualClock]]:

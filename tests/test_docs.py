@@ -1,10 +1,15 @@
-"""docs/plugins.md documents every hook with its exact argument names."""
+"""docs/plugins.md documents every hook with its exact argument names, and every public
+object a plugin touches member by member (its "Reference" section)."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
 import re
 from pathlib import Path
+
+import pytest
 
 from qiflow import hookspecs
 
@@ -36,3 +41,72 @@ def test_every_hook_has_a_docstring() -> None:
     for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
         if name.startswith("qiflow_"):
             assert function.__doc__, name
+
+
+# The reference: every public object a plugin touches, member by member -----------------
+
+REFERENCE = re.compile(r"^## Reference\n(?P<body>.*?)^## ", re.MULTILINE | re.DOTALL)
+OBJECT = re.compile(r"^### `(?P<path>[\w.]+)(?:\((?P<args>[^)]*)\))?`\n(?P<body>.*?)(?=^### |\Z)",
+                    re.MULTILINE | re.DOTALL)  # fmt: skip
+MEMBER = re.compile(r"^- `(?P<name>\w+)", re.MULTILINE)
+#: What the issue asks the reference to cover (issue 10), so none can be dropped silently.
+REQUIRED = {
+    "qiflow.GuardContext",
+    "qiflow.BaseGate",
+    "qiflow.Approval",
+    "qiflow.NotNeeded",
+    "qiflow.ProjectField",
+    "qiflow.Notification",
+    "qiflow.Item",
+    "qiflow.Person",
+    "qiflow.ManualClock",
+    "qiflow.pytest_plugin.DaemonPass",
+    "qiflow.get_plugin_manager",
+    "qiflow.testing.temporary_engine",
+    "qiflow.pytest_plugin.run_daemon_pass",
+}
+
+
+def resolve(path: str) -> object:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def public_members(cls: type) -> set[str]:
+    """Fields, public methods and properties, class constants, and what ``__init__`` sets."""
+    found: set[str] = set()
+    if dataclasses.is_dataclass(cls):
+        found |= {f.name for f in dataclasses.fields(cls)}
+    for klass in cls.__mro__:
+        if klass is object or klass.__module__ == "builtins":
+            continue
+        found |= {name for name in vars(klass) if not name.startswith("_")}
+        init = vars(klass).get("__init__")
+        if inspect.isfunction(init) and not dataclasses.is_dataclass(klass):
+            found |= set(re.findall(r"self\.([a-z]\w*)(?::[^=\n]+)? = ", inspect.getsource(init)))
+    return found
+
+
+def reference() -> dict[str, tuple[str | None, set[str]]]:
+    found = REFERENCE.search(GUIDE.read_text())
+    assert found, "docs/plugins.md has a '## Reference' section"
+    return {
+        m["path"]: (m["args"], set(MEMBER.findall(m["body"])))
+        for m in OBJECT.finditer(found["body"])
+    }
+
+
+def test_the_reference_covers_what_plugins_touch() -> None:
+    assert set(reference()) >= REQUIRED
+
+
+@pytest.mark.parametrize("path", sorted(REQUIRED))
+def test_the_reference_matches_the_code(path: str) -> None:
+    args, members = reference()[path]
+    target = resolve(path)
+    if inspect.isfunction(target):
+        documented = [a.strip(" *") for a in (args or "").split(",") if a.strip(" *")]
+        assert documented == list(inspect.signature(target).parameters)
+    else:
+        assert isinstance(target, type)
+        assert members == public_members(target)
