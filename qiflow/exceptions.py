@@ -96,10 +96,10 @@ class OutlineError(ValidationError):
     """A driver diagram outline has problems; nothing was imported."""
 
     def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
         super().__init__(
             f"{source}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems)
         )
+        self.problems = tuple(problems)
 
 
 class DatabaseError(QiflowError):

@@ -86,7 +86,7 @@ def test_plugins_the_allow_list_refuses_and_names_that_are_not_installed(
 ) -> None:
     allowed = doctor(tmp_path, db_url, '[plugins]\nallow = ["finance"]\n')
     assert line(allowed, "plugins") == (
-        "ok   plugins: loaded: finance; refused by the allow-list: email, webhook"
+        "ok   plugins: loaded: finance; refused by the allow-list: caldicott, email, webhook"
     )
     wrong = doctor(tmp_path, db_url, '[plugins]\nallow = ["finance", "fax"]\n')
     assert wrong.exit_code == 1
