@@ -1,10 +1,14 @@
 """The hash chain over each project's events, and its verification.
 
 Each event row stores ``prev_hash`` (the previous event's hash, or 64 zeros for
-a project's first event) and ``hash = SHA-256(prev_hash + "\\n" + canonical)``,
-where ``canonical`` is the row's own content as compact, key-sorted JSON. The
+a project's first event) and ``hash = SHA-256(prev_hash + "\\n" + content)``. The
 project row keeps the hash of its last event, so deleting the newest event is
 caught as well as changing, deleting or reordering any other.
+
+Each event records the scheme that made its ``content`` (``scheme``): scheme 2 is
+RFC 8785 canonical JSON with free text committed by digest (:mod:`qiflow.canonical`,
+``docs/audit.md``); scheme 1, for events written before it, is compact key-sorted
+JSON with the payload as text (:func:`canonical`). A chain may hold both.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from qiflow import canonical as canonical_v2
 from qiflow.clock import ensure_utc
 
 GENESIS = "0" * 64
+#: The scheme new events are hashed with.
+SCHEME = canonical_v2.SCHEME
 
 
 def dumps(payload: Mapping[str, Any]) -> str:
@@ -27,7 +34,7 @@ def dumps(payload: Mapping[str, Any]) -> str:
 
 
 def canonical(
-    *,
+    *,  # scheme 1
     project_id: str,
     pos: int,
     version: int,
@@ -51,6 +58,22 @@ def canonical(
 
 def chain(prev_hash: str, content: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def event_hash(prev_hash: str, row: StoredEvent) -> str:
+    """The hash a stored event should have, by the scheme it was written with."""
+    fields: dict[str, Any] = {
+        "project_id": row.project_id,
+        "pos": row.pos,
+        "version": row.version,
+        "type": row.type,
+        "actor": row.actor,
+        "created_at": row.created_at,
+    }
+    if row.scheme == 1:
+        return chain(prev_hash, canonical(payload=row.payload, **fields))
+    payload = json.loads(row.payload)
+    return canonical_v2.chain(prev_hash, canonical_v2.content(payload=payload, **fields))
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,8 @@ class StoredEvent(Protocol):
     def prev_hash(self) -> str: ...
     @property
     def hash(self) -> str: ...
+    @property
+    def scheme(self) -> int: ...
 
 
 def verify_project(
@@ -112,16 +137,7 @@ def verify_project(
             return Break(ref, seq, pos, "sequence number out of order: events were reordered")
         if row.prev_hash != prev:
             return Break(ref, seq, pos, "prev_hash does not match the previous event's hash")
-        content = canonical(
-            project_id=row.project_id,
-            pos=pos,
-            version=row.version,
-            type=row.type,
-            actor=row.actor,
-            payload=row.payload,
-            created_at=row.created_at,
-        )
-        if chain(prev, content) != row.hash:
+        if event_hash(prev, row) != row.hash:
             return Break(ref, seq, pos, "content does not match its hash: the event was changed")
         prev, expected_pos, last_seq = row.hash, expected_pos + 1, seq
     if expected_pos - 1 != event_count:

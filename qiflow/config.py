@@ -9,31 +9,26 @@ by group or others; the daemon refuses to start otherwise and says how to fix it
 from __future__ import annotations
 
 import os
+import re
 import stat
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pluggy
+
+from qiflow import config_schema, toml_input
 from qiflow.engine import DEFAULT_DATABASE_URL
 from qiflow.exceptions import ConfigError
 from qiflow.notify.civil_time import SendingWindow, parse_window
 from qiflow.notify.delivery import DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
+from qiflow.plugins import get_plugin_manager
 
 SECRET_WORDS = ("password", "secret", "token", "api_key", "url")
-TOP_KEYS = {
-    "database_url",
-    "workflows_dir",
-    "sending",
-    "daemon",
-    "routing",
-    "channels",
-    "plugins",
-    "web",
-}
 
 
 @dataclass(frozen=True)
@@ -66,6 +61,12 @@ def default_path(env: Mapping[str, str]) -> Path | None:
     return local if local.exists() else None
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+ROUTING_KINDS = ("reminder", "escalation", "event")
+PLUGIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def load_settings(
     path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -75,6 +76,8 @@ def load_settings(
 ) -> Settings:
     """Read settings from ``path`` (or $QIFLOW_CONFIG, or ./qiflow.toml) and the environment.
 
+    The whole file is checked against :mod:`qiflow.config_schema`; every problem is
+    reported at once, each with its key (or the environment variable that set it).
     ``channels=False`` leaves the channel tables (and so their secrets) unread, for
     commands that only need the database.
     """
@@ -83,40 +86,17 @@ def load_settings(
     doc: dict[str, Any] = {}
     if path is not None:
         try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+            doc = toml_input.loads(toml_input.read_text(path))
         except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: malformed TOML: {exc}") from exc
-    problems = [
-        f"unknown key {k!r} (expected {', '.join(sorted(TOP_KEYS))})"
-        for k in doc
-        if k not in TOP_KEYS
-    ]
-    sending = {**doc.get("sending", {})}
-    for key, var in (
-        ("timezone", "QIFLOW_TIMEZONE"),
-        ("days", "QIFLOW_SENDING_DAYS"),
-        ("hours", "QIFLOW_SENDING_HOURS"),
-    ):
-        if env.get(var):
-            sending[key] = env[var]
-    digest = sending.pop("digest", True)
-    if env.get("QIFLOW_DIGEST"):
-        digest = env["QIFLOW_DIGEST"].lower() not in ("0", "false", "no", "off")
-    try:
-        window = parse_window(**{k: str(v) for k, v in sending.items()})
-        window.zone  # noqa: B018 - fail now on an unknown time zone
-    except (ValueError, TypeError, KeyError) as exc:
-        problems.append(f"sending: {exc}")
-        window = SendingWindow()
-    except Exception as exc:  # zoneinfo raises its own error for unknown zones
-        problems.append(f"sending.timezone: {exc}")
-        window = SendingWindow()
-    routing = {kind: tuple(channels) for kind, channels in doc.get("routing", {}).items()}
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        except toml_input.TomlProblem as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    parsed, problems = config_schema.parse(doc)
+    window, digest = _sending(parsed.sending, env, problems)
+    routing = _routing(parsed.routing, problems)
     policy = ReminderPolicy(
         window=window,
-        digest=bool(digest),
+        digest=digest,
         routing={
             "reminder": ("console",),
             "escalation": ("console",),
@@ -126,43 +106,129 @@ def load_settings(
     )
     # Relative paths in channel tables mean "next to qiflow.toml", wherever the daemon runs.
     here = (path.parent if path is not None else Path()).resolve()
-    raw_channels = doc.get("channels", {}) if channels else {}
-    resolved, secrets = _channels(raw_channels, env, problems, here)
+    resolved, secrets = _channels(parsed.channels if channels else {}, env, problems, here)
     # Channels link to the web pages ({base_url}/projects/{ref}) and date in the trust's zone.
-    base_url = str(env.get("QIFLOW_WEB_BASE_URL") or doc.get("web", {}).get("base_url", ""))
+    base_url, url_key = (
+        (env["QIFLOW_WEB_BASE_URL"], "QIFLOW_WEB_BASE_URL")
+        if env.get("QIFLOW_WEB_BASE_URL")
+        else (parsed.web.base_url, "web.base_url")
+    )
     if base_url and not base_url.startswith(("https://", "http://")):
-        problems.append(f"web.base_url {base_url!r} must be an http(s) URL")
+        problems.append(f"{url_key} {base_url!r} must be an http(s) URL")
+    zone_given = "timezone" in parsed.sending.model_fields_set or env.get("QIFLOW_TIMEZONE")
     for table in resolved.values():
-        if "timezone" in sending:
+        if zone_given:
             table.setdefault("timezone", window.timezone)
         if base_url:
             table.setdefault("base_url", base_url.rstrip("/"))
-    daemon = _daemon(doc.get("daemon", {}), problems, digest=bool(digest))
-    allow = env.get("QIFLOW_PLUGINS")
-    plugins = (
-        tuple(p.strip() for p in allow.split(",") if p.strip())
-        if allow
-        else (tuple(doc["plugins"]["allow"]) if "allow" in doc.get("plugins", {}) else None)
-    )
+    plugins = _plugins(parsed.plugins.allow, env, problems)
     if problems:
         raise ConfigError(f"{path or 'configuration'}: " + "; ".join(problems))
     if check_permissions and path is not None and secrets:
         _check_private(path, secrets)
+    raw_daemon = parsed.daemon
     return Settings(
-        database_url=env.get("QIFLOW_DATABASE_URL")
-        or doc.get("database_url")
-        or DEFAULT_DATABASE_URL,
-        workflows_dir=env.get("QIFLOW_WORKFLOWS_DIR") or doc.get("workflows_dir"),
+        database_url=env.get("QIFLOW_DATABASE_URL") or parsed.database_url or DEFAULT_DATABASE_URL,
+        workflows_dir=env.get("QIFLOW_WORKFLOWS_DIR") or parsed.workflows_dir,
         policy=policy,
-        daemon=daemon,
+        daemon=DaemonSettings(
+            sweep_interval=raw_daemon.sweep_interval,
+            delivery_interval=raw_daemon.delivery_interval,
+            shutdown_timeout=raw_daemon.shutdown_timeout,
+            delivery=DeliverySettings(
+                lease=timedelta(seconds=raw_daemon.lease),
+                batch=raw_daemon.batch,
+                max_attempts=raw_daemon.max_attempts,
+                digest=digest,
+            ),
+        ),
         channels=resolved,
         plugins_allow=plugins,
         path=path,
     )
 
 
+def plugin_manager(settings: Settings, plugins: Sequence[object] = ()) -> pluggy.PluginManager:
+    """The plugin manager every command uses: the built-ins and the allowed plugins only."""
+    return get_plugin_manager(plugins, allow=settings.plugins_allow)
+
+
+def _sending(
+    table: config_schema.SendingTable, env: Mapping[str, str], problems: list[str]
+) -> tuple[SendingWindow, bool]:
+    """The sending window and the digest setting, with QIFLOW_* overrides."""
+    values = table.model_dump()
+    keys = {name: f"sending.{name}" for name in values}
+    for key, var in (
+        ("timezone", "QIFLOW_TIMEZONE"),
+        ("days", "QIFLOW_SENDING_DAYS"),
+        ("hours", "QIFLOW_SENDING_HOURS"),
+    ):
+        if env.get(var):
+            values[key], keys[key] = env[var], var
+    digest = bool(values.pop("digest"))
+    word = env.get("QIFLOW_DIGEST", "").strip().lower()
+    if word:
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            problems.append(
+                f"QIFLOW_DIGEST: {env['QIFLOW_DIGEST']!r} is not one of "
+                f"{', '.join(TRUE_WORDS + FALSE_WORDS)}"
+            )
+        digest = word in TRUE_WORDS
+    try:
+        ZoneInfo(values["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"{keys['timezone']}: unknown time zone {values['timezone']!r}")
+        return SendingWindow(), digest
+    try:
+        window = parse_window(
+            values["days"],
+            values["hours"],
+            holidays=values["holidays"],
+            timezone=values["timezone"],
+            country=values["country"],
+            subdivision=values["subdivision"],
+        )
+    except ValueError as exc:
+        key = keys["days"] if "day" in str(exc) else keys["hours"]
+        problems.append(f"{key}: {exc}")
+        return SendingWindow(), digest
+    return window, digest
+
+
+def _routing(raw: Mapping[str, Sequence[str]], problems: list[str]) -> dict[str, tuple[str, ...]]:
+    routing: dict[str, tuple[str, ...]] = {}
+    for kind, channels in raw.items():
+        if kind.split(":")[0] not in ROUTING_KINDS:
+            problems.append(
+                f"routing.{kind}: unknown kind; expected {', '.join(ROUTING_KINDS)} "
+                "or event:<event type>"
+            )
+            continue
+        routing[kind] = tuple(channels)
+    return routing
+
+
+def _plugins(
+    allow: Sequence[str] | None, env: Mapping[str, str], problems: list[str]
+) -> tuple[str, ...] | None:
+    """QIFLOW_PLUGINS (comma-separated entry-point names) or ``[plugins] allow``."""
+    raw = env.get("QIFLOW_PLUGINS", "").strip()
+    names, key = (
+        ([p.strip() for p in raw.split(",") if p.strip()], "QIFLOW_PLUGINS")
+        if raw
+        else (allow, "plugins.allow")
+    )
+    if names is None:
+        return None
+    for name in names:
+        if not PLUGIN_NAME.fullmatch(name):
+            problems.append(f"{key}: {name!r} is not a plugin name (an entry-point name)")
+    return tuple(names)
+
+
 def _channels(
-    raw: Mapping[str, Any], env: Mapping[str, str], problems: list[str], here: Path
+    raw: Mapping[str, Mapping[str, Any]], env: Mapping[str, str], problems: list[str], here: Path
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Resolve ``*_env`` and ``*_file`` settings and relative paths (``path``, ``*_path``,
     ``*_dir``, and the files ``*_file`` names) against ``here``, the directory of
@@ -200,31 +266,6 @@ def _channels(
 def _is_path(key: str) -> bool:
     """Whether a channel setting names a file or folder (resolved next to qiflow.toml)."""
     return key == "path" or key.endswith(("_path", "_dir"))
-
-
-def _daemon(raw: Mapping[str, Any], problems: list[str], *, digest: bool) -> DaemonSettings:
-    def number(key: str, default: float) -> float:
-        value = raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            problems.append(f"daemon.{key} must be a positive number of seconds")
-            return default
-        return float(value)
-
-    attempts = raw.get("max_attempts", 8)
-    if not isinstance(attempts, int) or attempts < 1:
-        problems.append("daemon.max_attempts must be a whole number, 1 or more")
-        attempts = 8
-    return DaemonSettings(
-        sweep_interval=number("sweep_interval", 60),
-        delivery_interval=number("delivery_interval", 10),
-        shutdown_timeout=number("shutdown_timeout", 30),
-        delivery=DeliverySettings(
-            lease=timedelta(seconds=number("lease", 300)),
-            batch=int(number("batch", 200)),
-            max_attempts=attempts,
-            digest=digest,
-        ),
-    )
 
 
 def _check_private(path: Path, secrets: list[str]) -> None:

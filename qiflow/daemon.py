@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from qiflow.clock import Clock
 from qiflow.config import Settings
 from qiflow.engine import Engine
 from qiflow.exceptions import ConfigError
+from qiflow.logs import get_logger
 from qiflow.notify.delivery import DeliveryReport
 
-log = structlog.get_logger("qiflow.daemon")
+log = get_logger("qiflow.daemon")
 
 
 class Daemon:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 _PATTERN = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -25,15 +25,26 @@ class Duration:
     months: int
     delta: timedelta
 
-    def after(self, when: datetime) -> datetime:
-        """The instant this duration after ``when`` (month ends are clamped)."""
+    def after(self, when: datetime, zone: tzinfo | None = None) -> datetime:
+        """The instant this duration after ``when`` (month ends are clamped).
+
+        With ``zone`` (the trust's time zone), months, weeks and days are counted on
+        that zone's calendar and wall clock: ``P1M`` from 09:00 on 15 March is 09:00 on
+        15 April in London, though the clocks changed in between. Hours, minutes and
+        seconds are always elapsed time.
+        """
+        wall = when.astimezone(zone).replace(tzinfo=None) if zone is not None else when
         if self.months:
-            month_index = when.month - 1 + self.months
-            year = when.year + month_index // 12
+            month_index = wall.month - 1 + self.months
+            year = wall.year + month_index // 12
             month = month_index % 12 + 1
-            day = min(when.day, calendar.monthrange(year, month)[1])
-            when = when.replace(year=year, month=month, day=day)
-        return when + self.delta
+            day = min(wall.day, calendar.monthrange(year, month)[1])
+            wall = wall.replace(year=year, month=month, day=day)
+        days = timedelta(days=self.delta.days)
+        wall += days
+        if zone is not None:
+            wall = wall.replace(tzinfo=zone).astimezone(when.tzinfo)
+        return wall + (self.delta - days)
 
     def __str__(self) -> str:
         return self.text

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pluggy
 
@@ -29,7 +30,7 @@ from qiflow.charter.diagram import DriverDiagram
 from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
 from qiflow.charter.team import TeamMember
 from qiflow.clock import Clock, SystemClock
-from qiflow.exceptions import QiflowError, WorkflowDefinitionError
+from qiflow.exceptions import QiflowError, ValidationError, WorkflowDefinitionError
 from qiflow.fields import ProjectFields, check_field_declarations, clean_fields
 from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
@@ -38,6 +39,7 @@ from qiflow.governance.risks import RiskCommands, policy_of
 from qiflow.lifecycle import measures
 from qiflow.lifecycle.api import ProjectCommands
 from qiflow.lifecycle.charter import CharterCommands
+from qiflow.lifecycle.corrections import CorrectionCommands
 from qiflow.lifecycle.measure_api import MeasureCommands, check_settings
 from qiflow.lifecycle.queries import ProjectQueries
 from qiflow.lifecycle.roles import SYSTEM
@@ -90,6 +92,19 @@ class DatabaseClock:
         self._store.dispose()
 
 
+DEFAULT_TIMEZONE = "Europe/London"
+
+
+def trust_zone(name: str) -> ZoneInfo:
+    """The trust's time zone by its IANA name, or a ValidationError naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(
+            f"timezone {name!r} is not a time zone name such as 'Europe/London'"
+        ) from None
+
+
 class Engine:
     """Carries QI projects through their lifecycle, durably.
 
@@ -105,8 +120,12 @@ class Engine:
         clock: Clock | None = None,
         plugins: pluggy.PluginManager | Sequence[object] | None = None,
         migrate: bool = False,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
+        """``timezone`` is the trust's: review cadences (``P1M``) and approval periods
+        count its calendar days and months, whatever the clocks do in between."""
         self.clock: Clock = clock or SystemClock()
+        self.zone = trust_zone(timezone)
         self.pm = (
             plugins
             if isinstance(plugins, pluggy.PluginManager)
@@ -130,11 +149,13 @@ class Engine:
             gates=gate_checks(gate_types),
             after_change=[escalation.evaluate],
             watchers=[measures.watch],
+            zone=self.zone,
         )
         runner = Runner(store, lifecycle, self.pm, self.clock)
         self._commands = ProjectCommands(
             runner, lifecycle, self.registry, self.clock, self.project_fields
         )
+        self._corrections = CorrectionCommands(runner)
         self._queries = ProjectQueries(store, runner, lifecycle, self.clock)
         self._governance = GovernanceCommands(store, runner, lifecycle, gate_types, self.clock)
         self._notifications = NotificationCommands(store, self.registry, self.person)
@@ -417,6 +438,106 @@ class Engine:
         """Charts, suggested and confirmed progress scores of ``projects`` (None: all)."""
         return self._measures.progress(projects)
 
+    # corrections: each an event with a reason; the original stays in the trail -------
+    def correct_data_point(
+        self,
+        project: str,
+        point_id: int,
+        *,
+        actor: str,
+        reason: str,
+        value: float | None = None,
+        observed_at: datetime | None = None,
+        note: str | None = None,
+        expected_version: int | None = None,
+    ) -> Project:
+        """Correct a data point's value, time or note (``DataPoint.id``, in ``data_points``)."""
+        return self._corrections.correct_data_point(
+            project,
+            point_id,
+            Request(actor, expected_version),
+            reason=reason,
+            value=value,
+            observed_at=observed_at,
+            note=note,
+        )
+
+    def void_data_point(
+        self,
+        project: str,
+        point_id: int,
+        *,
+        actor: str,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> Project:
+        """Void a data point recorded in error: SPC and every query leave it out."""
+        return self._corrections.void_data_point(
+            project, point_id, Request(actor, expected_version), reason=reason
+        )
+
+    def correct_measure(
+        self,
+        project: str,
+        measure: str,
+        *,
+        actor: str,
+        reason: str,
+        name: str | None = None,
+        kind: str | None = None,
+        unit: str | None = None,
+        direction: str | None = None,
+        expected_version: int | None = None,
+    ) -> Project:
+        """Correct a measure's name, kind, unit or direction."""
+        return self._corrections.correct_measure(
+            project,
+            measure,
+            Request(actor, expected_version),
+            reason=reason,
+            name=name,
+            kind=kind,
+            unit=unit,
+            direction=direction,
+        )
+
+    def void_measure(
+        self,
+        project: str,
+        measure: str,
+        *,
+        actor: str,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> Project:
+        """Void a measure added in error (with its data points); requirements ignore it."""
+        return self._corrections.void_measure(
+            project, measure, Request(actor, expected_version), reason=reason
+        )
+
+    def correct_pdsa(
+        self,
+        project: str,
+        cycle: int,
+        entry: str,
+        *,
+        actor: str,
+        reason: str,
+        text: str | None,
+        expected_version: int | None = None,
+    ) -> Project:
+        """Replace a PDSA entry (``plan``, ``prediction``, ``study`` or ``observationN``);
+        ``text=None`` voids it."""
+        return self._corrections.correct_pdsa(
+            project, cycle, entry, Request(actor, expected_version), reason=reason, text=text
+        )
+
+    def withdraw_project(
+        self, project: str, *, actor: str, reason: str, expected_version: int | None = None
+    ) -> Project:
+        """Withdraw a project created in error: final, listed and reminded nowhere."""
+        return self._corrections.withdraw(project, Request(actor, expected_version), reason=reason)
+
     # project queries -----------------------------------------------------------------
     def get(self, project: str) -> Project:
         return self._queries.get(project)
@@ -432,14 +553,19 @@ class Engine:
         overdue: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        withdrawn: bool = False,
     ) -> list[Project]:
-        """Projects in reference order, filtered; ``overdue`` means the review date has passed."""
+        """Projects in reference order, filtered; ``overdue`` means the review date has passed.
+
+        Projects withdrawn as created in error are left out unless ``withdrawn=True``.
+        """
         where = ProjectFilter(
             state=state,
             owner=owner,
             directorate=directorate,
             workflow=workflow,
             programme=programme,
+            withdrawn=withdrawn,
             overdue_at=self.clock.now() if overdue else None,
             limit=limit,
             offset=offset,

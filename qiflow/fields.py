@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from qiflow.audit import dumps
+from qiflow import limits
 from qiflow.exceptions import ValidationError
 from qiflow.snapshots import EDITABLE_FIELDS, LIST_FIELDS, SCALES
 
@@ -29,6 +29,19 @@ class ProjectFields(TypedDict, total=False):
     qi_sponsor: str | None
 
 
+#: Fields that hold paragraphs of free text (the rest are one line).
+LONG_TEXT = frozenset({"aim", "primary_outcome", "learning"})
+#: How many entries a list field may hold.
+MAX_LIST = 50
+
+
+def _text_problem(name: str, value: str) -> str | None:
+    if name in LONG_TEXT or name in LIST_FIELDS:
+        return limits.text_problem(value, name, limit=limits.LONG, multiline=True)
+    limit = limits.TITLE if name == "title" else limits.SHORT
+    return limits.text_problem(value, name, limit=limit)
+
+
 def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Check and normalise field input; raise ValidationError naming every bad field."""
     problems: list[str] = []
@@ -45,17 +58,33 @@ def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
                 problems.append(f"{name} must be a list of strings")
                 continue
+            if len(value) > MAX_LIST:
+                problems.append(f"{name} has {len(value)} entries; the limit is {MAX_LIST}")
+                continue
+            found = [p for p in (_text_problem(name, v) for v in value) if p]
+            if found:
+                problems.append(found[0])
+                continue
             cleaned[name] = [v.strip() for v in value if v.strip()]
         elif name == "expected_saving":
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 0 <= value <= limits.MAX_SAVING
             ):
-                problems.append("expected_saving must be a whole number of pounds, 0 or more")
+                problems.append(
+                    "expected_saving must be a whole number of pounds, "
+                    f"from 0 to {limits.MAX_SAVING:,}"
+                )
                 continue
             cleaned[name] = value
         else:
             if value is not None and not isinstance(value, str):
                 problems.append(f"{name} must be text")
+                continue
+            problem = _text_problem(name, value) if value is not None else None
+            if problem:
+                problems.append(problem)
                 continue
             value = value.strip() if isinstance(value, str) else None
             cleaned[name] = value or None
@@ -70,11 +99,8 @@ def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_json(value: Mapping[str, Any], what: str) -> None:
-    """Refuse ``value`` unless it can be stored in an event (JSON)."""
-    try:
-        dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from exc
+    """Refuse ``value`` unless it can be stored in an event (JSON, see :mod:`qiflow.limits`)."""
+    limits.check_json(value, what)
 
 
 #: The value types a plugin's project field may have.

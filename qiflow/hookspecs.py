@@ -83,3 +83,14 @@ def qiflow_project_fields() -> Iterable[ProjectField]:  # type: ignore[empty-bod
     """Declare project fields: return :class:`qiflow.ProjectField` values (name, type,
     choices or a validator, label, help). They are stored with the project, set through
     ``update_project(..., fields={...})`` and read as ``project.fields[name]``."""
+
+
+@hookspec
+def qiflow_event_types() -> Iterable[str]:  # type: ignore[empty-body]
+    """Declare event types (``"finance.approved"``) that a transition's ``on`` may name.
+
+    qiflow declares its own (``project.created``, ``review.recorded``, ``gate.passed``,
+    ...). A workflow file whose ``on`` names a type nobody declares is invalid: it would
+    never fire. Event types starting ``gate.`` or ``signoff.`` may be followed by
+    ``:<gate>``.
+    """

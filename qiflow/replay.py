@@ -30,6 +30,7 @@ REPLAYED_FIELDS: tuple[str, ...] = (
     "state_entered_at",
     "state_entered_version",
     "fields",
+    "withdrawn_at",
 )
 
 
@@ -58,6 +59,7 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                     state_entered_version=1,
                     programme_status="none",
                     fields={},
+                    withdrawn_at=None,
                 )
             case "project.updated":
                 changes = dict(p["changes"])
@@ -78,6 +80,10 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                 state["workflow_version"] = p["to_version"]
             case "programme.candidate" | "programme.granted" | "programme.deescalated":
                 state["programme_status"] = p["status"]
+            case "project.withdrawn":
+                state.update(
+                    withdrawn_at=event.created_at, next_review_at=None, programme_status="none"
+                )
         state["version"] = event.version
         state["updated_at"] = event.created_at
     for name in LIST_FIELDS:

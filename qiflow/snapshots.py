@@ -91,6 +91,8 @@ class Project:
     updated_at: datetime
     #: The values of the project fields plugins declare, by name (unset fields are absent).
     fields: Mapping[str, Any] = field(default_factory=dict)
+    #: When the project was withdrawn (created in error); None while it counts.
+    withdrawn_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Project:
@@ -124,6 +126,7 @@ class Project:
             created_at=ensure_utc(row["created_at"]),
             updated_at=ensure_utc(row["updated_at"]),
             fields=dict(row.get("plugin_fields") or {}),
+            withdrawn_at=_utc(row.get("withdrawn_at")),
         )
 
     def overdue(self, now: datetime) -> bool:
@@ -201,6 +204,8 @@ class Measure:
     primary: bool = False
     #: The chart's limits are fixed on the first this many points (None: on all of them).
     baseline_points: int | None = None
+    #: When the measure was voided (recorded in error); None while it counts.
+    voided_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Measure:
@@ -214,6 +219,7 @@ class Measure:
             target=row["target"],
             primary=bool(row["is_primary"]),
             baseline_points=row["baseline_points"],
+            voided_at=_utc(row.get("voided_at")),
         )
 
 
@@ -264,6 +270,8 @@ class DataPoint:
     note: str | None
     #: The PDSA cycle the point was observed in, if known.
     cycle: int | None = None
+    #: When the data point was voided (recorded in error); None while it counts.
+    voided_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> DataPoint:
@@ -274,6 +282,7 @@ class DataPoint:
             value=row["value"],
             note=row["note"],
             cycle=row.get("cycle"),
+            voided_at=_utc(row.get("voided_at")),
         )
 
 

@@ -35,8 +35,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # values: checks, replays, SPC; the driver diagram and team, the risk register as values
     ("qiflow.fields", "qiflow.replay", "qiflow.spc", "qiflow.charter", "qiflow.risks"),
     ("qiflow.snapshots", "qiflow.audit"),  # the frozen values; the hash chain
-    (  # the ground: time, durations, errors, logging, hook markers, bundled data
+    # checked input: limits, TOML files, the configuration schema, the canonical form, time
+    (
+        "qiflow.limits",
+        "qiflow.toml_input",
+        "qiflow.config_schema",
+        "qiflow.canonical",
         "qiflow.clock",
+    ),
+    (  # the ground: durations, errors, logging, hook markers, bundled data
         "qiflow.durations",
         "qiflow.exceptions",
         "qiflow.logs",

@@ -90,7 +90,7 @@ def test_bad_settings_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
     message = str(caught.value)
-    for expected in ("unknown key 'colour'", "Mars/Olympus", "daemon.lease", "daemon.max_attempts"):
+    for expected in ("colour: unknown key", "Mars/Olympus", "daemon.lease", "daemon.max_attempts"):
         assert expected in message
 
 
@@ -174,3 +174,33 @@ def test_relative_paths_in_channel_tables_are_next_to_qiflow_toml(
         "label": "out/not-a-path",
         "absolute_path": str(tmp_path / "abs.jsonl"),
     }
+
+
+def test_an_always_open_window_sends_at_any_hour_on_any_day(tmp_path: Path) -> None:
+    path = write(tmp_path, '[sending]\ndays = "mon-sun"\nhours = "00:00-24:00"\nholidays = false\n')
+    window = load_settings(path, env={}).window
+    christmas_night = datetime(2026, 12, 25, 3, 17, tzinfo=UTC)  # a Friday, a bank holiday
+    sunday_late = datetime(2026, 6, 14, 22, 59, 59, tzinfo=UTC)  # 23:59:59 in London
+    for instant in (christmas_night, sunday_late):
+        assert window.is_open(instant)
+        assert window.next_open(instant) == instant
+
+
+def test_holidays_can_be_turned_off_alone(tmp_path: Path) -> None:
+    christmas_morning = datetime(2026, 12, 25, 10, 0, tzinfo=UTC)
+    assert not load_settings(write(tmp_path, ""), env={}).window.is_open(christmas_morning)
+    path = write(tmp_path, "[sending]\nholidays = false\n")
+    assert load_settings(path, env={}).window.is_open(christmas_morning)
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [("finance, webhook", ("finance", "webhook")), ("finance", ("finance",))],
+)
+def test_qiflow_plugins_is_a_comma_separated_list(value: str, allowed: tuple[str, ...]) -> None:
+    assert load_settings(None, env={"QIFLOW_PLUGINS": value}).plugins_allow == allowed
+
+
+def test_a_bad_plugin_name_in_the_environment_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="QIFLOW_PLUGINS: 'fin ance'"):
+        load_settings(None, env={"QIFLOW_PLUGINS": "fin ance"})

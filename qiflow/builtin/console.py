@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
+from qiflow.logs import get_logger
 from qiflow.notify.channels import Channel, Notification
 from qiflow.plugins import hookimpl
 
-log = structlog.get_logger("qiflow.notify")
+log = get_logger("qiflow.notify")
 
 
 class ConsoleChannel:

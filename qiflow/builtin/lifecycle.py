@@ -4,10 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from qiflow.charter import diagram, team
+from qiflow.lifecycle.corrections import EVENT_TYPES as CORRECTION_EVENTS
 from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.plugins import hookimpl
+from qiflow.risks import register
 from qiflow.snapshots import Project
 
+#: The event types qiflow itself produces (a transition's ``on`` may name them).
+EVENT_TYPES = (
+    "project.created",
+    "project.updated",
+    "project.transitioned",
+    "project.migrated",
+    "pdsa.recorded",
+    "measure.added",
+    "datapoint.recorded",
+    "review.recorded",
+    "signoff.requested",
+    "signoff.decided",
+    "signoff.refused",
+    "gate.passed",
+    "gate.rejected",
+    "gate.expired",
+    "programme.candidate",
+    "programme.granted",
+    "programme.deescalated",
+    *CORRECTION_EVENTS,
+    *diagram.EVENT_TYPES,
+    *team.EVENT_TYPES,
+    *register.EVENT_TYPES,
+    register.BAND_ROSE,
+    register.NONE_DECLARED,
+    "measure.configured",
+    "measure.rebased",
+    "measure.signal",
+)
 ROLES = (
     "owner",
     "sponsor",
@@ -141,6 +173,11 @@ def qiflow_requirements() -> Mapping[str, Requirement]:
 @hookimpl
 def qiflow_roles() -> Iterable[str]:
     return ROLES
+
+
+@hookimpl
+def qiflow_event_types() -> Iterable[str]:
+    return EVENT_TYPES
 
 
 @hookimpl

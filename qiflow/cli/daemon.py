@@ -9,12 +9,11 @@ import click
 from click.core import ParameterSource
 
 from qiflow.cli.context import Context
-from qiflow.cli.output import emit_json, json_option, table, when
-from qiflow.config import Settings, load_settings
+from qiflow.cli.output import emit_json, json_option, table, use_zone, when
+from qiflow.config import Settings, load_settings, plugin_manager
 from qiflow.daemon import Daemon
 from qiflow.engine import DatabaseClock, Engine
 from qiflow.logs import configure_logging
-from qiflow.plugins import get_plugin_manager
 from qiflow.snapshots import NOTIFICATION_STATUSES
 
 PENDING, SENDING, SENT, DEAD = NOTIFICATION_STATUSES
@@ -41,9 +40,14 @@ def _engine(
 ) -> Engine:
     url = _database_url(ctx, state, settings)
     clock = DatabaseClock(url) if database_clock else None
-    pm = get_plugin_manager(allow=settings.plugins_allow)
+    pm = plugin_manager(settings)
+    use_zone(settings.window.zone)
     return Engine(
-        url, clock=clock, plugins=pm, workflows_dir=state.workflows_dir or settings.workflows_dir
+        url,
+        clock=clock,
+        plugins=pm,
+        workflows_dir=state.workflows_dir or settings.workflows_dir,
+        timezone=settings.window.timezone,
     )
 
 

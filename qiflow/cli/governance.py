@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 
+from qiflow import toml_input
 from qiflow.cli.context import Context, actor_option, pass_context
 from qiflow.cli.output import emit_json, json_option, table, when
 from qiflow.exceptions import ValidationError
@@ -21,13 +21,14 @@ def read_form(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        text = sys.stdin.read() if str(path) == "-" else toml_input.read_text(path)
+        form = toml_input.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except OSError as exc:
-        raise ValidationError(f"cannot read the form {path}: {exc}") from exc
-    try:
-        form = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"the form {path} is not valid TOML or JSON: {exc}") from exc
+        raise ValidationError(f"cannot read the form {path}: {exc.strerror or exc}") from exc
+    except toml_input.TomlProblem as exc:
+        raise ValidationError(f"the form {path}: {exc}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValidationError(f"the form {path} is not valid JSON: {exc}") from exc
     if not isinstance(form, dict):
         raise ValidationError(f"the form {path} must be a table (an object)")
     return form

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -31,8 +32,18 @@ def emit_project(project: Project, as_json: bool) -> None:
         click.echo(project_line(project))
 
 
+#: The trust's time zone: every date shown to a person is in it (set per command).
+_ZONE: list[tzinfo] = [ZoneInfo("Europe/London")]
+
+
+def use_zone(zone: tzinfo) -> None:
+    """Show dates in ``zone`` (the trust's, from ``[sending] timezone``)."""
+    _ZONE[0] = zone
+
+
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+    """A stored instant as people in the trust read it (local date and time)."""
+    return value.astimezone(_ZONE[0]).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

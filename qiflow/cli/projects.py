@@ -20,6 +20,7 @@ from qiflow.cli.output import (
     table,
     when,
 )
+from qiflow.limits import MAX_SAVING
 from qiflow.snapshots import SCALES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,7 +49,7 @@ def field_options(function: F) -> F:
         ),
         click.option(
             "--expected-saving",
-            type=click.IntRange(min=0),
+            type=click.IntRange(min=0, max=MAX_SAVING),
             help="Expected financial saving, in whole pounds.",
         ),
         click.option("--scale", type=click.Choice(SCALES)),
@@ -254,6 +255,7 @@ def fire(
     help="Only candidates for programme status.",
 )
 @click.option("--limit", type=click.IntRange(min=1))
+@click.option("--withdrawn", is_flag=True, help="Include projects withdrawn as created in error.")
 @json_option
 @pass_context
 def list_(
@@ -266,6 +268,7 @@ def list_(
     overdue: bool,
     programme: str | None,
     limit: int | None,
+    withdrawn: bool,
     as_json: bool,
 ) -> None:
     """List projects, oldest first."""
@@ -277,6 +280,7 @@ def list_(
         overdue=overdue,
         programme=programme,
         limit=limit,
+        withdrawn=withdrawn,
     )
     if as_json:
         emit_json(found)
@@ -427,3 +431,14 @@ def escalate(state: Context, /, ref: str, actor: str, as_json: bool) -> None:
 def deescalate(state: Context, /, ref: str, reason: str, actor: str, as_json: bool) -> None:
     """Remove candidate or programme status from project REF (transformation team)."""
     emit_project(state.engine().deescalate(ref, actor=actor, reason=reason), as_json)
+
+
+@project.command()
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why it was created in error.")
+@actor_option
+@json_option
+@pass_context
+def withdraw(state: Context, /, ref: str, reason: str, actor: str, as_json: bool) -> None:
+    """Withdraw project REF, created in error: final, and counted nowhere (its history stays)."""
+    emit_project(state.engine().withdraw_project(ref, actor=actor, reason=reason), as_json)

@@ -127,7 +127,10 @@ def measure_add(
 @click.argument("name")
 @click.argument("value", type=float)
 @click.option(
-    "--at", "observed_at", type=click.DateTime(), help="When observed (UTC) [default: now]."
+    "--at",
+    "observed_at",
+    type=click.DateTime(),
+    help="When observed, in the trust's time zone ([sending] timezone) [default: now].",
 )
 @click.option("--note")
 @actor_option
@@ -145,9 +148,10 @@ def measure_record(
     as_json: bool,
 ) -> None:
     """Record VALUE for measure NAME of project REF."""
+    engine = state.engine()
     emit_project(
-        state.engine().record_data_point(
-            ref, name, value, actor=actor, observed_at=observed_at, note=note
+        engine.record_data_point(
+            ref, name, value, actor=actor, observed_at=state.local(observed_at), note=note
         ),
         as_json,
     )
@@ -165,19 +169,154 @@ def measure_list(state: Context, /, ref: str, as_json: bool) -> None:
         emit_json([{"measure": m, "data_points": points} for m, points in found])
         return
     table(
-        ["measure", "kind", "unit", "better", "points", "latest"],
+        ["measure", "kind", "unit", "better", "points (id=value)", "latest"],
         [
             (
                 m.name,
                 m.kind,
                 m.unit,
                 m.direction,
-                len(points),
+                " ".join(f"{p.id}={p.value:g}" for p in points) or None,
                 f"{points[-1].value:g} at {when(points[-1].observed_at)}" if points else None,
             )
             for m, points in found
         ],
     )
+
+
+reason_option = click.option(
+    "--reason", required=True, help="What was wrong (kept in the audit trail)."
+)
+
+
+@measure.command(name="correct")
+@click.argument("ref")
+@click.argument("name")
+@click.option("--name", "new_name", help="The measure's right name.")
+@click.option("--kind", type=click.Choice(MEASURE_KINDS))
+@click.option("--unit")
+@click.option("--direction", type=click.Choice(DIRECTIONS))
+@reason_option
+@actor_option
+@json_option
+@pass_context
+def measure_correct(
+    state: Context,
+    /,
+    ref: str,
+    name: str,
+    new_name: str | None,
+    kind: str | None,
+    unit: str | None,
+    direction: str | None,
+    reason: str,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Correct measure NAME of project REF (its data points stay with it)."""
+    done = state.engine().correct_measure(
+        ref,
+        name,
+        actor=actor,
+        reason=reason,
+        name=new_name,
+        kind=kind,
+        unit=unit,
+        direction=direction,
+    )
+    emit_project(done, as_json)
+
+
+@measure.command(name="void")
+@click.argument("ref")
+@click.argument("name")
+@reason_option
+@actor_option
+@json_option
+@pass_context
+def measure_void(
+    state: Context, /, ref: str, name: str, reason: str, actor: str, as_json: bool
+) -> None:
+    """Void measure NAME of project REF, added in error: it then counts nowhere."""
+    emit_project(state.engine().void_measure(ref, name, actor=actor, reason=reason), as_json)
+
+
+@measure.command(name="correct-point")
+@click.argument("ref")
+@click.argument("point_id", type=int)
+@click.option("--value", type=float)
+@click.option("--at", "observed_at", type=click.DateTime(), help="In the trust's time zone.")
+@click.option("--note")
+@reason_option
+@actor_option
+@json_option
+@pass_context
+def measure_correct_point(
+    state: Context,
+    /,
+    ref: str,
+    point_id: int,
+    value: float | None,
+    observed_at: datetime | None,
+    note: str | None,
+    reason: str,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Correct data point POINT_ID of project REF (ids: `qiflow measure list`)."""
+    done = state.engine().correct_data_point(
+        ref,
+        point_id,
+        actor=actor,
+        reason=reason,
+        value=value,
+        observed_at=state.local(observed_at),
+        note=note,
+    )
+    emit_project(done, as_json)
+
+
+@measure.command(name="void-point")
+@click.argument("ref")
+@click.argument("point_id", type=int)
+@reason_option
+@actor_option
+@json_option
+@pass_context
+def measure_void_point(
+    state: Context, /, ref: str, point_id: int, reason: str, actor: str, as_json: bool
+) -> None:
+    """Void data point POINT_ID of project REF, recorded in error."""
+    done = state.engine().void_data_point(ref, point_id, actor=actor, reason=reason)
+    emit_project(done, as_json)
+
+
+@pdsa.command(name="correct")
+@click.argument("ref")
+@click.argument("cycle", type=click.IntRange(min=1))
+@click.argument("entry")
+@click.option("--text", help="The right text; leave it out to void the entry.")
+@reason_option
+@actor_option
+@json_option
+@pass_context
+def pdsa_correct(
+    state: Context,
+    /,
+    ref: str,
+    cycle: int,
+    entry: str,
+    text: str | None,
+    reason: str,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Correct (or, without --text, void) ENTRY of PDSA cycle CYCLE of project REF.
+
+    ENTRY is plan, prediction, study or observationN (the Nth observation).
+    """
+    done = state.engine().correct_pdsa(ref, cycle, entry, actor=actor, reason=reason, text=text)
+    emit_project(done, as_json)
 
 
 @click.group()

@@ -10,7 +10,6 @@ import click
 from qiflow.cli.context import Context, pass_context
 from qiflow.cli.output import emit_json, json_option, table
 from qiflow.lifecycle.vocabulary import vocabulary
-from qiflow.plugins import get_plugin_manager
 from qiflow.workflow import Problem, Workflow, load_directory
 from qiflow.workflow.catalog import default_workflows_dir
 from qiflow.workflow.render import to_mermaid, to_text
@@ -22,8 +21,8 @@ def _configured_dir(state: Context) -> Path:
     )
 
 
-def _load(paths: list[Path]) -> tuple[list[Workflow], list[Problem]]:
-    return load_directory(paths, vocabulary(get_plugin_manager()))
+def _load(state: Context, paths: list[Path]) -> tuple[list[Workflow], list[Problem]]:
+    return load_directory(paths, vocabulary(state.plugins()))
 
 
 @click.group()
@@ -41,7 +40,7 @@ def validate(state: Context, /, paths: tuple[Path, ...], as_json: bool) -> None:
     Exits with status 1 if any file has a problem.
     """
     targets = list(paths) or [_configured_dir(state)]
-    workflows, problems = _load(targets)
+    workflows, problems = _load(state, targets)
     if as_json:
         emit_json(
             {
@@ -67,7 +66,7 @@ def validate(state: Context, /, paths: tuple[Path, ...], as_json: bool) -> None:
 @pass_context
 def list_(state: Context, /, as_json: bool) -> None:
     """List the workflow versions in the workflows directory."""
-    workflows, problems = _load([_configured_dir(state)])
+    workflows, problems = _load(state, [_configured_dir(state)])
     if as_json:
         emit_json(
             [
@@ -99,7 +98,7 @@ def list_(state: Context, /, as_json: bool) -> None:
 def show(state: Context, /, name: str, version: int | None, fmt: str) -> None:
     """Show workflow NAME (resolved, when its file extends another) as text, as a Mermaid
     state diagram, or as the TOML qiflow stores."""
-    workflows, problems = _load([_configured_dir(state)])
+    workflows, problems = _load(state, [_configured_dir(state)])
     if problems:
         click.echo(
             f"{len(problems)} problem(s) in workflow files: run `qiflow workflow validate`",

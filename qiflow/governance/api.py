@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import structlog
-
+from qiflow import limits
 from qiflow.clock import Clock
 from qiflow.exceptions import ValidationError
 from qiflow.fields import check_json
@@ -20,10 +19,11 @@ from qiflow.governance.people import unknown_deputies
 from qiflow.lifecycle.roles import SYSTEM
 from qiflow.lifecycle.runner import Request, Runner
 from qiflow.lifecycle.steps import Lifecycle
+from qiflow.logs import get_logger
 from qiflow.snapshots import Person, Project, Signoff
 from qiflow.store import Store
 
-log = structlog.get_logger("qiflow")
+log = get_logger("qiflow")
 
 
 class GovernanceCommands:
@@ -64,6 +64,9 @@ class GovernanceCommands:
         on_behalf_of: str | None,
         comment: str | None,
     ) -> Project:
+        limits.check_optional(comment, "comment", limit=limits.LONG, multiline=True)
+        for name, value in (("role", role), ("on_behalf_of", on_behalf_of)):
+            limits.check_optional(value, name)
         if not approve and not (comment and comment.strip()):
             raise ValidationError("a rejection needs a comment saying what to change")
         change = commands.decide_signoff(
@@ -98,6 +101,7 @@ class GovernanceCommands:
     def deescalate(self, project: str, request: Request, reason: str) -> Project:
         if not reason or not reason.strip():
             raise ValidationError("de-escalation needs a reason")
+        limits.check_text(reason, "reason", limit=limits.LONG, multiline=True)
         change = commands.deescalate(self._lifecycle, request.actor, reason.strip())
         return self._runner.run(project, "deescalate", change, request)
 

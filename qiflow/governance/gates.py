@@ -340,7 +340,9 @@ def decide(
         return Verdict(tuple(events))
     remaining = [r for r in latest.awaiting if r != chosen] if latest.mode == "all" else []
     if not remaining:
-        until = parse_duration(latest.valid_for).after(ctx.now) if latest.valid_for else None
+        until = (
+            parse_duration(latest.valid_for).after(ctx.now, ctx.zone) if latest.valid_for else None
+        )
         tx.signoffs.update(
             latest.id, {"status": PASSED, "decided_at": ctx.now, "valid_until": until}
         )

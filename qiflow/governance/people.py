@@ -10,15 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qiflow import limits, toml_input
 from qiflow.exceptions import ValidationError
 from qiflow.snapshots import Person
 
-PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
+PERSON_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,199}")
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -35,10 +35,17 @@ def _person(
     before = len(problems)
     person_id = str(raw.get("id") or "").strip()
     name = str(raw.get("name") or "").strip()
-    if not PERSON_ID.match(person_id):
+    if not PERSON_ID.fullmatch(person_id):
         problems.append(f"{where}: id {person_id!r} is missing or not a plain identifier")
     if not name:
         problems.append(f"{where}: name is required")
+    for key in ("name", "email", "directorate"):
+        problem = limits.text_problem(str(raw.get(key) or "").strip(), key, limit=limits.SHORT)
+        if problem:
+            problems.append(f"{where}: {problem}")
+    deputy_for = _names(raw.get("deputy_for"))
+    if person_id and person_id in deputy_for:
+        problems.append(f"{where}: {person_id} cannot be deputy for themselves (deputy_for)")
     roles = _names(raw.get("roles"))
     for role in roles:
         if role not in known_roles:
@@ -59,7 +66,7 @@ def _person(
         email=email,
         directorate=str(raw.get("directorate") or "").strip() or None,
         roles=roles,
-        deputy_for=_names(raw.get("deputy_for")),
+        deputy_for=deputy_for,
         channels=_names(raw.get("channels")),
         active=bool(active),
     )
@@ -72,16 +79,18 @@ def parse_people(path: Path, known_roles: Iterable[str]) -> list[Person]:
     """
     roles = frozenset(known_roles)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read {path}: {exc}") from exc
+        text = toml_input.read_text(path)
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except toml_input.TomlProblem as exc:
+        raise ValidationError(f"{path}: {exc}") from exc
     problems: list[str] = []
     records: list[tuple[str, Mapping[str, Any]]] = []
     if path.suffix.lower() == ".toml":
         try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValidationError(f"{path}: malformed TOML: {exc}") from exc
+            doc = toml_input.loads(text)
+        except toml_input.TomlProblem as exc:
+            raise ValidationError(f"{path}: {exc}") from exc
         entries = doc.get("people")
         if not isinstance(entries, list):
             raise ValidationError(f"{path}: expected [[people]] tables")
@@ -111,7 +120,7 @@ def parse_people(path: Path, known_roles: Iterable[str]) -> list[Person]:
         people.append(person)
     if problems:
         raise ValidationError(
-            f"{len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems)
+            f"{len(problems)} problem(s), nothing imported: " + "; ".join(problems)
         )
     return people
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from qiflow.clock import Clock, ensure_utc
+from qiflow import limits
+from qiflow.clock import Clock, require_aware
 from qiflow.exceptions import ValidationError
 from qiflow.fields import ProjectField, check_json, clean_fields, clean_plugin_fields
 from qiflow.lifecycle import commands, measures
@@ -90,6 +91,8 @@ class ProjectCommands:
         observation: str | None,
         tests: str | Sequence[str] | None = None,
     ) -> Project:
+        for name, text in {**given, "observation": observation}.items():
+            limits.check_optional(text, name, limit=limits.LONG, multiline=True)
         parts = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
         note = observation.strip() if observation else None
         if not parts and not note and tests is None:
@@ -112,7 +115,8 @@ class ProjectCommands:
     ) -> Project:
         """``settings`` (target, primary, baseline_points) are checked by the caller
         (:func:`qiflow.lifecycle.measure_api.check_settings`)."""
-        name, unit = name.strip(), unit.strip()
+        name = limits.check_text(name, "name").strip()
+        unit = limits.check_text(unit, "unit", limit=50).strip()
         problems = []
         if not name:
             problems.append("a measure needs a name")
@@ -137,10 +141,10 @@ class ProjectCommands:
         observed_at: datetime | None,
         note: str | None,
     ) -> Project:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise ValidationError(f"a data point's value must be a number, not {value!r}")
-        when = ensure_utc(observed_at) if observed_at else self._clock.now()
-        change = commands.record_data_point(measure, float(value), when, note)
+        number = limits.check_value(value)
+        limits.check_optional(note, "note", limit=limits.LONG, multiline=True)
+        when = require_aware(observed_at, "observed_at") if observed_at else self._clock.now()
+        change = commands.record_data_point(measure, number, when, note)
         return self._runner.run(project, "datapoint", change, request)
 
     def record_review(
@@ -151,6 +155,7 @@ class ProjectCommands:
         notes: str | None,
         progress_score: float | None,
     ) -> Project:
+        limits.check_optional(notes, "notes", limit=limits.LONG, multiline=True)
         if progress_score is not None and (
             not 0.5 <= progress_score <= 5.0 or (progress_score * 2) % 1
         ):

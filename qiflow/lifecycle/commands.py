@@ -113,8 +113,13 @@ def record_pdsa(
 
 def add_measure(name: str, kind: str, unit: str, direction: str) -> Change:
     def change(draft: Draft, tx: Tx) -> None:
-        if any(m.name == name for m in tx.records.measures(draft.values["id"])):
-            raise ValidationError(f"{draft.values['ref']} already has a measure {name!r}")
+        for existing in tx.records.measures(draft.values["id"], voided=True):
+            if existing.name == name:
+                voided = " (voided: correct it, or choose another name)"
+                raise ValidationError(
+                    f"{draft.values['ref']} already has a measure {name!r}"
+                    + (voided if existing.voided_at else "")
+                )
         tx.records.add_measure(
             {
                 "project_id": draft.values["id"],
@@ -136,12 +141,18 @@ def record_data_point(measure: str, value: float, when: datetime, note: str | No
         found = [m for m in tx.records.measures(draft.values["id"]) if m.name == measure]
         if not found:
             raise ValidationError(f"{draft.values['ref']} has no measure {measure!r}")
-        tx.records.add_data_point(
+        point = tx.records.add_data_point(
             {"measure_id": found[0].id, "observed_at": when, "value": value, "note": note}
         )
         draft.emit(
             "datapoint.recorded",
-            {"measure": measure, "value": value, "observed_at": when.isoformat(), "note": note},
+            {
+                "id": point,
+                "measure": measure,
+                "value": value,
+                "observed_at": when.isoformat(),
+                "note": note,
+            },
         )
 
     return change
@@ -154,7 +165,7 @@ def record_review(lifecycle: Lifecycle, notes: str | None, progress_score: float
             raise ValidationError(
                 f"{draft.values['ref']} is {state.name}, a state with no review cadence"
             )
-        due = state.review.after(draft.now)
+        due = state.review.after(draft.now, lifecycle.zone)
         draft.set(next_review_at=due)
         draft.emit(
             "review.recorded",

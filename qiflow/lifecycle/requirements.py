@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from qiflow.charter.diagram import DriverDiagram
@@ -24,6 +24,7 @@ class GuardContext:
         actor: str | None,
         *,
         now: datetime,
+        zone: tzinfo = UTC,
         workflow: Workflow,
         roles_of: Callable[[str], set[str]],
         person: Callable[[str], Person | None],
@@ -31,6 +32,8 @@ class GuardContext:
         self.project = project
         self.actor = actor
         self.now = now
+        #: The trust's time zone (for calendar arithmetic such as approval periods).
+        self.zone = zone
         self.workflow = workflow
         self._tx = tx
         self._roles_of = roles_of

@@ -20,19 +20,19 @@ from datetime import datetime
 from typing import Any
 
 import pluggy
-import structlog
 
-from qiflow import audit
-from qiflow.clock import Clock
+from qiflow import audit, limits
+from qiflow.clock import Clock, require_aware
 from qiflow.exceptions import ConcurrencyConflict, UnknownProject, ValidationError
 from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.steps import Lifecycle
+from qiflow.logs import get_logger
 from qiflow.snapshots import EDITABLE_FIELDS, Project, to_jsonable
 from qiflow.store import IntegrityError, NewEvent, Store, Tx
 from qiflow.workflow import Workflow
 from qiflow.workflow.catalog import digest
 
-log = structlog.get_logger("qiflow")
+log = get_logger("qiflow")
 
 #: A command's effect on one project, applied inside its transaction.
 Change = Callable[[Draft, Tx], None]
@@ -76,7 +76,8 @@ class Runner:
     ) -> Project:
         """Insert a project in the workflow's initial state, with its ``project.created``."""
         _check_actor(actor)
-        now = self.clock.now()
+        _check_key(idempotency_key)
+        now = require_aware(self.clock.now(), "the clock's now()")
         try:
             with self.store.write() as tx:
                 if idempotency_key and (prior := self._prior(tx, idempotency_key, "", "create")):
@@ -84,7 +85,7 @@ class Runner:
                 store_definition(tx, definition, now)
                 number = tx.counters.next("project")
                 initial = definition.initial
-                review = initial.review.after(now) if initial.review else None
+                review = initial.review.after(now, self.lifecycle.zone) if initial.review else None
                 row: dict[str, Any] = {
                     "id": uuid.uuid4().hex,
                     "number": number,
@@ -151,6 +152,7 @@ class Runner:
             request.idempotency_key,
         )
         _check_actor(actor)
+        _check_key(idempotency_key)
         try:
             with self.store.write() as tx:
                 row = self.row(tx, key, lock=True)
@@ -160,7 +162,12 @@ class Runner:
                     return prior
                 if expected_version is not None and row["version"] != expected_version:
                     raise ConcurrencyConflict(row["ref"], expected_version, row["version"])
-                now = self.clock.now()
+                if row.get("withdrawn_at") is not None:
+                    raise ValidationError(
+                        f"{row['ref']} was withdrawn (created in error): it takes no more "
+                        "commands; its history stays readable"
+                    )
+                now = require_aware(self.clock.now(), "the clock's now()")
                 draft = Draft(values=row, now=now, version=row["version"] + 1)
                 change(draft, tx)
                 self.lifecycle.settle(draft, tx)
@@ -292,8 +299,8 @@ def store_definition(tx: Tx, workflow: Workflow, now: datetime) -> None:
 
 
 def project_from_json(data: dict[str, Any]) -> Project:
-    for name in ("next_review_at", "created_at", "updated_at", "state_entered_at"):
-        if data[name] is not None:
+    for name in ("next_review_at", "created_at", "updated_at", "state_entered_at", "withdrawn_at"):
+        if data.get(name) is not None:
             data[name] = datetime.fromisoformat(data[name])
     data["quality_objectives"] = tuple(data["quality_objectives"])
     data["secondary_outcomes"] = tuple(data["secondary_outcomes"])
@@ -301,5 +308,11 @@ def project_from_json(data: dict[str, Any]) -> Project:
 
 
 def _check_actor(actor: str) -> None:
-    if not actor or not actor.strip():
+    if not isinstance(actor, str) or not actor.strip():
         raise ValidationError("every command needs an actor: who is doing this?")
+    limits.check_text(actor, "actor")
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None:
+        limits.check_text(key, "idempotency key")

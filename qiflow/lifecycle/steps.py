@@ -10,7 +10,7 @@ other modules registered (escalation to programme status is one).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import pluggy
@@ -42,8 +42,11 @@ class Lifecycle:
         gates: Mapping[str, GateCheck],
         after_change: Sequence[AfterChange] = (),
         watchers: Sequence[AfterChange] = (),
+        zone: tzinfo = UTC,
     ) -> None:
         self.registry = registry
+        #: The trust's time zone: review cadences count its calendar days and months.
+        self.zone = zone
         self.requirements: dict[str, Requirement] = {}
         for found in pm.hook.qiflow_requirements():
             self.requirements.update(found)
@@ -67,6 +70,7 @@ class Lifecycle:
             tx,
             actor,
             now=now,
+            zone=self.zone,
             workflow=self.workflow(project),
             roles_of=lambda person: self.roles.of(project, person, directory),
             person=directory.person,
@@ -152,7 +156,7 @@ class Lifecycle:
         for effect in transition.effects:
             payload.update(EFFECTS[effect](draft, tx, trigger))
         review = workflow.state(dest).review
-        next_review = review.after(now) if review else None
+        next_review = review.after(now, self.zone) if review else None
         draft.set(
             state=dest,
             previous_state=project.state,

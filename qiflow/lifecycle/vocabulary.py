@@ -22,10 +22,14 @@ def vocabulary(pm: pluggy.PluginManager) -> Vocabulary:
     roles: set[str] = set()
     for found in pm.hook.qiflow_roles():
         roles.update(found)
+    events: set[str] = set()
+    for found in pm.hook.qiflow_event_types():
+        events.update(found)
     tables: dict[str, TableCheck] = {}
     for found in pm.hook.qiflow_workflow_tables():
         tables.update(found)
     return Vocabulary(
+        events=frozenset(events),
         guards=frozenset(guards),
         gates=frozenset(gates),
         effects=frozenset(EFFECTS),

@@ -26,8 +26,10 @@ class SendingWindow:
     timezone: str = "Europe/London"
     days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
     start: time = time(9, 0)
-    end: time = time(17, 0)
-    country: str = "GB"
+    #: None: the window closes at midnight (``24:00``).
+    end: time | None = time(17, 0)
+    #: None: no bank holidays close the window.
+    country: str | None = "GB"
     subdivision: str | None = "ENG"
     _cache: dict[int, set[date]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -38,6 +40,8 @@ class SendingWindow:
     def is_working_day(self, day: date) -> bool:
         if day.weekday() not in self.days:
             return False
+        if self.country is None:
+            return True
         year = self._cache.get(day.year)
         if year is None:
             year = self._cache[day.year] = set(
@@ -52,7 +56,8 @@ class SendingWindow:
         local = ensure_utc(instant).astimezone(self.zone)
         return (
             self.is_working_day(local.date())
-            and self.start <= local.time().replace(tzinfo=None) < self.end
+            and self.start <= local.time().replace(tzinfo=None)
+            and (self.end is None or local.time().replace(tzinfo=None) < self.end)
         )
 
     def next_open(self, instant: datetime) -> datetime:
@@ -75,8 +80,21 @@ class SendingWindow:
         raise ValueError("no working day in the next year: check the sending window's days")
 
 
-def parse_window(days: str = "mon-fri", hours: str = "09:00-17:00", **kwargs: str) -> SendingWindow:
-    """Build a window from ``"mon-fri"`` and ``"09:00-17:00"`` style settings."""
+#: A window that never closes: every day, all day, no holidays (24/7 services, tests).
+ALWAYS_OPEN = SendingWindow(days=tuple(range(7)), start=time(0, 0), end=None, country=None)
+
+
+def parse_window(
+    days: str = "mon-fri",
+    hours: str = "09:00-17:00",
+    *,
+    holidays: bool = True,
+    **kwargs: str,
+) -> SendingWindow:
+    """Build a window from ``"mon-fri"`` and ``"09:00-17:00"`` style settings.
+
+    ``"00:00-24:00"`` is all day; ``holidays=False`` lets bank holidays send.
+    """
 
     def day_index(name: str) -> int:
         try:
@@ -91,10 +109,11 @@ def parse_window(days: str = "mon-fri", hours: str = "09:00-17:00", **kwargs: st
         chosen.extend(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
     start_text, sep, end_text = hours.partition("-")
     try:
-        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+        start = time.fromisoformat(start_text.strip())
+        end = None if end_text.strip() == "24:00" else time.fromisoformat(end_text.strip())
     except ValueError:
         raise ValueError(f"{hours!r} is not an HH:MM-HH:MM range") from None
-    if not sep or start >= end:
+    if not sep or (end is not None and start >= end):
         raise ValueError(f"{hours!r}: the window must open before it closes")
     subdivision = kwargs.get("subdivision", "ENG")
     return SendingWindow(
@@ -102,6 +121,6 @@ def parse_window(days: str = "mon-fri", hours: str = "09:00-17:00", **kwargs: st
         days=tuple(sorted(set(chosen))),
         start=start,
         end=end,
-        country=kwargs.get("country", "GB"),
-        subdivision=subdivision or None,
+        country=kwargs.get("country", "GB") if holidays else None,
+        subdivision=(subdivision or None) if holidays else None,
     )

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import structlog
-
+from qiflow.logs import get_logger
 from qiflow.notify import outbox
 from qiflow.notify.channels import Channel, DeliveryError, Item, Notification
 from qiflow.notify.civil_time import SendingWindow
@@ -23,7 +22,7 @@ from qiflow.notify.reminders import describe
 from qiflow.snapshots import Person, Queued
 from qiflow.store import Store
 
-log = structlog.get_logger("qiflow.notify.delivery")
+log = get_logger("qiflow.notify.delivery")
 
 
 @dataclass(frozen=True)

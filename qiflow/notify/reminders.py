@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from qiflow.clock import ensure_utc
@@ -205,7 +205,8 @@ def sweep(
         stages: list[tuple[str, str, datetime, list[str]]] = [
             ("reminder", "owner", due, [project.owner] if project.owner else [])
         ]
-        sponsor_at = _after(config, "sponsor_after").after(due)
+        zone = policy.window.zone
+        sponsor_at = _after(config, "sponsor_after").after(due, zone)
         if now >= sponsor_at:
             stages.append(
                 (
@@ -215,11 +216,11 @@ def sweep(
                     [project.sponsor] if project.sponsor else [],
                 )
             )
-        team_at = _after(config, "transformation_after").after(due)
+        team_at = _after(config, "transformation_after").after(due, zone)
         if now >= team_at:
             stages.append(("escalation", "transformation_team", team_at, team))
         for kind, stage, at, recipients in stages:
-            subject, body = _message(project, stage, due, now)
+            subject, body = _message(project, stage, due, now, zone)
             for recipient in recipients:
                 for channel in preferences.channels(recipient, kind):
                     rows.append(
@@ -342,8 +343,8 @@ def _signoff_rows(
             )
         else:
             assert s.valid_until is not None  # a passed sign-off about to run out
-            until = s.valid_until
-            due = until - SIGNOFF_EXPIRY_WARNING.delta
+            until = s.valid_until.astimezone(policy.window.zone)  # the trust's calendar
+            due = s.valid_until - SIGNOFF_EXPIRY_WARNING.delta
             recipients = [item.owner] if item.owner else []
             stage = "expiring"
             subject = f"{item.ref} {s.stage} runs out on {until:%d %b %Y}: {item.title}"
@@ -369,9 +370,11 @@ def _signoff_rows(
     return rows
 
 
-def _message(project: DueReview, stage: str, due: datetime, now: datetime) -> tuple[str, str]:
+def _message(
+    project: DueReview, stage: str, due: datetime, now: datetime, zone: tzinfo
+) -> tuple[str, str]:
     days = (now - due).days
-    when = due.strftime("%d %b %Y")
+    when = due.astimezone(zone).strftime("%d %b %Y")  # as people in the trust read dates
     ref, title = project.ref, project.title
     if stage == "owner":
         return (

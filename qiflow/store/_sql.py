@@ -7,10 +7,15 @@ upgrades to a write fails with SQLITE_BUSY without waiting).
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import ArgumentError
+
+from qiflow.exceptions import DatabaseError
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -22,12 +27,54 @@ SQLITE_PRAGMAS = (
 WRITE = "qiflow_write"
 
 
+SUPPORTED_URLS = (
+    "sqlite:///PATH (a file), sqlite:// (in memory) or "
+    "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+)
+_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def _masked(url: str) -> str:
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
 def normalise_url(url: str) -> str:
-    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    """Check the URL is one qiflow supports; use psycopg 3 for ``postgresql://``.
+
+    Raises DatabaseError naming what is supported for anything else (a malformed URL,
+    another database, another driver).
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        raise DatabaseError(
+            f"{_masked(str(url))!r} is not a database URL; use {SUPPORTED_URLS}"
+        ) from None
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise DatabaseError(
+            f"{parsed.render_as_string(hide_password=True)}: {parsed.drivername} is not "
+            f"supported; use {SUPPORTED_URLS}"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL when it does not exist (None for anything else)."""
     parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return None
+    path = Path(database)
+    return None if path.exists() else path
 
 
 def create_sql_engine(url: str) -> Engine:

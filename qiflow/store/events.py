@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from qiflow.audit import canonical, chain, dumps
+from qiflow import canonical
+from qiflow.audit import dumps
 from qiflow.clock import ensure_utc
 from qiflow.snapshots import Event
 from qiflow.store.tables import EVENT, IDEMPOTENCY, PROJECT
@@ -40,6 +41,8 @@ class StoredEvent:
     created_at: datetime
     prev_hash: str
     hash: str
+    #: How ``hash`` was computed (see qiflow.audit).
+    scheme: int = 1
 
     @property
     def event(self) -> Event:
@@ -91,18 +94,19 @@ class Events:
         for offset, new in enumerate(events, start=1):
             pos = event_count + offset
             payload = dumps(new.payload)
-            content = canonical(
+            body = canonical.content(
                 project_id=project_id,
                 pos=pos,
                 version=version,
                 type=new.type,
                 actor=actor,
-                payload=payload,
+                payload=new.payload,
                 created_at=at,
             )
-            digest = chain(head_hash, content)
+            digest = canonical.chain(head_hash, body)
             rows.append(
                 {
+                    "scheme": canonical.SCHEME,
                     "project_id": project_id,
                     "pos": pos,
                     "version": version,

@@ -47,6 +47,8 @@ class ProjectFilter:
     programme: str | None = None
     #: Only projects whose review was due before this instant.
     overdue_at: datetime | None = None
+    #: Include projects withdrawn as created in error (they count nowhere otherwise).
+    withdrawn: bool = False
     limit: int | None = None
     offset: int = 0
 
@@ -110,6 +112,8 @@ class Projects:
                 stmt = stmt.where(column == value)
         if where.overdue_at is not None:
             stmt = stmt.where(PROJECT.c.next_review_at < ensure_utc(where.overdue_at))
+        if not where.withdrawn:
+            stmt = stmt.where(PROJECT.c.withdrawn_at.is_(None))
         if where.limit is not None:
             stmt = stmt.limit(where.limit)
         if where.offset:
@@ -188,9 +192,33 @@ class Records:
                 .values(**values)
             )
 
-    def measures(self, project_id: str) -> list[Measure]:
+    def measures(self, project_id: str, *, voided: bool = False) -> list[Measure]:
+        """The project's measures; voided ones only with ``voided=True``."""
         stmt = select(MEASURE).where(MEASURE.c.project_id == project_id).order_by(MEASURE.c.id)
+        if not voided:
+            stmt = stmt.where(MEASURE.c.voided_at.is_(None))
         return [Measure.from_row(row) for row in self._conn.execute(stmt).mappings()]
+
+    def update_measure(self, measure_id: int, values: Mapping[str, Any]) -> None:
+        self._conn.execute(update(MEASURE).where(MEASURE.c.id == measure_id).values(**values))
+
+    def data_point(self, project_id: str, point_id: int) -> tuple[Measure, DataPoint] | None:
+        """A data point of the project (voided or not), with its measure."""
+        stmt = (
+            select(DATA_POINT, MEASURE.c.name.label("measure_name"))
+            .join(MEASURE, MEASURE.c.id == DATA_POINT.c.measure_id)
+            .where(DATA_POINT.c.id == point_id, MEASURE.c.project_id == project_id)
+        )
+        row = self._conn.execute(stmt).mappings().first()
+        if row is None:
+            return None
+        measure = [m for m in self.measures(project_id, voided=True) if m.id == row["measure_id"]]
+        return measure[0], DataPoint.from_row(row)
+
+    def update_data_point(self, point_id: int, values: Mapping[str, Any]) -> None:
+        if "observed_at" in values:
+            values = {**values, "observed_at": ensure_utc(values["observed_at"])}
+        self._conn.execute(update(DATA_POINT).where(DATA_POINT.c.id == point_id).values(**values))
 
     def add_measure(self, values: Mapping[str, Any]) -> int:
         result = self._conn.execute(insert(MEASURE).values(**values).returning(MEASURE.c.id))
@@ -201,10 +229,13 @@ class Records:
         stmt = insert(DATA_POINT).values(**values).returning(DATA_POINT.c.id)
         return int(self._conn.execute(stmt).scalar_one())
 
-    def data_points(self, measure_id: int) -> list[DataPoint]:
+    def data_points(self, measure_id: int, *, voided: bool = False) -> list[DataPoint]:
+        """A measure's data points as corrected, in time order; voided ones only if asked."""
         stmt = (
             select(DATA_POINT)
             .where(DATA_POINT.c.measure_id == measure_id)
             .order_by(DATA_POINT.c.observed_at, DATA_POINT.c.id)
         )
+        if not voided:
+            stmt = stmt.where(DATA_POINT.c.voided_at.is_(None))
         return [DataPoint.from_row(row) for row in self._conn.execute(stmt).mappings()]

@@ -66,6 +66,7 @@ class Signoffs:
         stmt = (
             select(SIGNOFF, PROJECT.c.ref, PROJECT.c.title, PROJECT.c.owner, PROJECT.c.sponsor)
             .join(PROJECT, PROJECT.c.id == SIGNOFF.c.project_id)
+            .where(PROJECT.c.withdrawn_at.is_(None))
             .where(
                 or_(
                     and_(

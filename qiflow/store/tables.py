@@ -80,6 +80,8 @@ class ProjectRow(QiflowModel, table=True):
     head_hash: str = Field(max_length=64)
     created_at: datetime
     updated_at: datetime
+    #: Set when the project was withdrawn (created in error): it then counts nowhere.
+    withdrawn_at: datetime | None = None
 
 
 class EventRow(QiflowModel, table=True):
@@ -98,6 +100,8 @@ class EventRow(QiflowModel, table=True):
     created_at: datetime
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    #: How ``hash`` was computed: 1 (before RFC 8785) or 2 (see qiflow.canonical).
+    scheme: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class CounterRow(QiflowModel, table=True):
@@ -167,6 +171,8 @@ class MeasureRow(QiflowModel, table=True):
     baseline_points: int | None = None
     #: The XmR chart's icons and special-cause points when last looked at, to tell a change.
     chart_state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    #: Set when the measure was voided (recorded in error); its events keep the original.
+    voided_at: datetime | None = None
 
 
 class DataPointRow(QiflowModel, table=True):
@@ -180,6 +186,10 @@ class DataPointRow(QiflowModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text))
     #: The PDSA cycle the point was observed in, if known.
     cycle: int | None = None
+
+    #: Set when the data point was voided; a correction changes the row in place (the
+    #: original stays in the event trail).
+    voided_at: datetime | None = None
 
 
 class MeasureRebaseRow(QiflowModel, table=True):

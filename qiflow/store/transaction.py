@@ -21,12 +21,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from qiflow.clock import ensure_utc
 from qiflow.exceptions import DatabaseError
 from qiflow.store import migrate
-from qiflow.store._sql import WRITE, create_sql_engine, normalise_url
+from qiflow.store._sql import WRITE, create_sql_engine, missing_sqlite_file, normalise_url
 from qiflow.store.access import Requests, Tokens
 from qiflow.store.charters import Charters
 from qiflow.store.counters import Counters
 from qiflow.store.events import Events, Idempotency
 from qiflow.store.measures import Measurement
+from qiflow.store.migrate import check_known
 from qiflow.store.outbox import Outbox
 from qiflow.store.people import People
 from qiflow.store.projects import Projects, Records
@@ -151,13 +152,26 @@ class Store:
 
     def upgrade(self) -> None:
         """Create the tables, or upgrade them to this qiflow's schema."""
+        missing = missing_sqlite_file(self.url)
+        if missing is not None and not missing.parent.is_dir():
+            raise DatabaseError(
+                f"{self.display_url}: cannot create {missing}: the directory "
+                f"{missing.parent} does not exist"
+            )
         migrate.upgrade(self._engine)
 
     def ensure_schema(self, *, migrate: bool = False) -> None:
         """Check the database is at this qiflow's schema; upgrade it if ``migrate``."""
+        missing = missing_sqlite_file(self.url)
+        if missing is not None and not migrate:
+            raise DatabaseError(
+                f"{self.display_url}: there is no database file {missing}; run `qiflow init` "
+                "to create it, or check the URL (--db or QIFLOW_DATABASE_URL)"
+            )
         current, head = self.revision(), _head_revision()
         if current == head:
             return
+        check_known(current, self.display_url)
         if migrate:
             self.upgrade()
         elif current is None:

@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Sequence
 from typing import Protocol
 
+from qiflow import toml_input
 from qiflow.audit import dumps
 from qiflow.exceptions import WorkflowDefinitionError
 from qiflow.workflow.definition import Problem, Workflow
@@ -34,7 +35,7 @@ class StoredVersion(Protocol):
 
 def digest(source: str) -> str:
     """A digest of what a workflow file means: comments and layout do not count."""
-    return hashlib.sha256(dumps(tomllib.loads(source)).encode()).hexdigest()
+    return hashlib.sha256(dumps(toml_input.jsonable(tomllib.loads(source))).encode()).hexdigest()
 
 
 def build_registry(

@@ -20,7 +20,8 @@ def check_graph(
         )
     finals = {s.name for s in states if s.final}
     names = [s.name for s in states]
-    edges = _edges(names, transitions)
+    start = initials[0] if len(initials) == 1 else None
+    edges = _edges(names, transitions, start)
     for index, transition in enumerate(transitions):
         for source in transition.sources:
             if source in finals:
@@ -40,22 +41,29 @@ def check_graph(
                     "non-final state with no way out: add a transition from it or mark it final",
                 )
             )
-    if len(initials) == 1:
-        reachable = _reachable(initials[0], edges)
+    if start is not None:
+        reachable = _reachable(start, edges)
         for state in states:
             if state.name not in reachable:
                 problems.append(
                     Problem(
                         path,
                         f"states.{state.name}",
-                        f"unreachable from the initial state {initials[0]!r}",
+                        f"unreachable from the initial state {start!r}",
                     )
                 )
     return problems
 
 
-def _edges(names: Sequence[str], transitions: Sequence[TransitionDef]) -> dict[str, set[str]]:
-    """Directed edges; ``@previous`` goes back to every state that leads into its source."""
+def _edges(
+    names: Sequence[str], transitions: Sequence[TransitionDef], start: str | None
+) -> dict[str, set[str]]:
+    """Directed edges; ``@previous`` goes back only to where a project can have come from.
+
+    A ``@previous`` from S leads to a state P only if P is itself reachable and has an
+    edge into S: returning cannot take a project somewhere it never was. The edges grow
+    until nothing more is reachable.
+    """
     known = set(names)
     edges: dict[str, set[str]] = {name: set() for name in names}
     for t in transitions:
@@ -63,12 +71,19 @@ def _edges(names: Sequence[str], transitions: Sequence[TransitionDef]) -> dict[s
             for source in t.sources:
                 if source in known:
                     edges[source].add(t.dest)
-    for t in transitions:
-        if t.dest == PREVIOUS:
-            for source in t.sources:
-                if source in known:
-                    edges[source].update(n for n, outs in edges.items() if source in outs)
-    return edges
+    returning = [s for t in transitions if t.dest == PREVIOUS for s in t.sources if s in known]
+    if not returning:
+        return edges
+    while True:
+        reachable = _reachable(start, edges) if start is not None else known
+        added = False
+        for source in returning:
+            for name in reachable:
+                if source in edges[name] and name not in edges[source]:
+                    edges[source].add(name)
+                    added = True
+        if not added:
+            return edges
 
 
 def _reachable(start: str, edges: dict[str, set[str]]) -> set[str]:

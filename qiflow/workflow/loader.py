@@ -8,20 +8,23 @@ the graph. Nothing here raises for a bad file: problems are returned so that
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qiflow import toml_input
 from qiflow.durations import parse_duration
 from qiflow.measurement import SIGNAL_KINDS
 from qiflow.workflow.checks import check_graph
 from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
 from qiflow.workflow.extends import base_of, merge, to_toml
 
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-EVENT_KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$")
+# Matched in full (``fullmatch``): ``$`` would let a trailing newline through.
+NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
+EVENT_KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
+#: Event types whose ``on`` key may name a gate: ``gate.passed:qeia``.
+GATE_EVENT_PREFIXES = ("gate.", "signoff.")
 
 TOP_KEYS = {
     "name",
@@ -67,6 +70,8 @@ class Vocabulary:
     gate_config_checks: Mapping[str, TableCheck] = field(default_factory=dict)
     #: For ``[escalation]``, ``[reminders]``, ``[risks]``: the check their owner registered.
     table_checks: Mapping[str, TableCheck] = field(default_factory=dict)
+    #: Event types a transition's ``on`` may name (built-in and plugin-declared).
+    events: frozenset[str] = field(default_factory=frozenset)
 
 
 class _Reader:
@@ -117,7 +122,7 @@ class _Reader:
     def read(self, doc: Mapping[str, Any], source: str) -> Workflow | None:
         self.unknown_keys(doc, TOP_KEYS, "")
         name = self.text(doc, "name", "", required=True)
-        if name and not NAME.match(name):
+        if name and not NAME.fullmatch(name):
             self.problem("name", f"{name!r} must be lower_snake_case")
         version = doc.get("version")
         if version is None:
@@ -134,6 +139,7 @@ class _Reader:
         reminders = self.read_table(doc, "reminders")
         risks = self.read_table(doc, "risks")
         measurement = self.read_table(doc, "measurement")
+        self.check_rescreen(gate_config, transitions)
         if not states:
             return None
         self.problems.extend(check_graph(self.path, states, transitions))
@@ -169,6 +175,20 @@ class _Reader:
         for problem in check(table):
             self.problem(key, problem)
         return table
+
+    def check_rescreen(
+        self, gate_config: Mapping[str, Mapping[str, Any]], transitions: Sequence[TransitionDef]
+    ) -> None:
+        """``rescreen_on`` names triggers of this workflow (a typo would silently lapse)."""
+        triggers = {t.trigger for t in transitions}
+        for gate, config in gate_config.items():
+            names = config.get("rescreen_on", [])
+            for name in names if isinstance(names, list) else []:
+                if name not in triggers:
+                    self.problem(
+                        f"gates.{gate}.rescreen_on",
+                        f"{name!r} is not a trigger of this workflow; triggers: {_list(triggers)}",
+                    )
 
     def read_gate_config(self, raw: object) -> dict[str, dict[str, Any]]:
         if not isinstance(raw, dict):
@@ -206,8 +226,9 @@ class _Reader:
             name = self.text(table, "name", where, required=True)
             if not name:
                 continue
-            if not NAME.match(name):
+            if not NAME.fullmatch(name):
                 self.problem(f"{where}name", f"{name!r} must be lower_snake_case")
+                continue
             if name in seen:
                 self.problem(f"{where}name", f"duplicate state {name!r}")
                 continue
@@ -255,7 +276,7 @@ class _Reader:
                 continue
             self.unknown_keys(table, TRANSITION_KEYS, where)
             trigger = self.text(table, "trigger", where, required=True)
-            if trigger and not NAME.match(trigger):
+            if trigger and not NAME.fullmatch(trigger):
                 self.problem(f"{where}trigger", f"{trigger!r} must be lower_snake_case")
             dest = self.text(table, "dest", where, required=True)
             if dest and dest != PREVIOUS and dest not in known_states:
@@ -323,24 +344,32 @@ class _Reader:
                     f"{where}effects", f"unknown effect {effect!r}; known: {_list(vocab.effects)}"
                 )
         if t.on is not None:
-            if not EVENT_KEY.match(t.on):
+            self.check_event(t.on, f"{where}on")
+
+    def check_event(self, key: str, where: str) -> None:
+        """``on`` names an event that exists: a known type, or ``<type>:<gate>``."""
+        vocab = self.vocabulary
+        if not EVENT_KEY.fullmatch(key):
+            self.problem(
+                where,
+                f"{key!r} is not an event name such as 'review.recorded' or 'gate.passed:qeia'",
+            )
+            return
+        kind, _, gate = key.partition(":")
+        if kind not in vocab.events:
+            self.problem(where, f"unknown event type {kind!r}; known: {_list(vocab.events)}")
+        elif gate and kind == "measure.signal":
+            if gate not in SIGNAL_KINDS:
                 self.problem(
-                    f"{where}on",
-                    f"{t.on!r} is not an event name such as "
-                    "'review.recorded' or 'gate.passed:qeia'",
+                    where,
+                    f"unknown signal kind {gate!r} in {key!r}; one of {', '.join(SIGNAL_KINDS)}",
                 )
-            elif t.on.startswith("gate.") and ":" in t.on:
-                gate = t.on.split(":", 1)[1]
-                if gate not in vocab.gates:
-                    self.problem(f"{where}on", f"unknown gate {gate!r} in {t.on!r}")
-            elif t.on.startswith("measure.signal:"):
-                kind = t.on.split(":", 1)[1]
-                if kind not in SIGNAL_KINDS:
-                    self.problem(
-                        f"{where}on",
-                        f"unknown signal kind {kind!r} in {t.on!r}; "
-                        f"one of {', '.join(SIGNAL_KINDS)}",
-                    )
+        elif gate and not kind.startswith(GATE_EVENT_PREFIXES):
+            self.problem(where, f"{kind!r} events carry no gate, so {key!r} never happens")
+        elif gate and gate not in vocab.gates:
+            self.problem(
+                where, f"unknown gate {gate!r} in {key!r}; registered: {_list(vocab.gates)}"
+            )
 
 
 def _list(names: Iterable[str]) -> str:
@@ -352,9 +381,9 @@ def parse_workflow(
 ) -> tuple[Workflow | None, list[Problem]]:
     """Parse and check one workflow document; return it (or None) and its problems."""
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return None, [Problem(path, "", f"malformed TOML: {exc}")]
+        doc = toml_input.loads(text)
+    except toml_input.TomlProblem as exc:
+        return None, [Problem(path, exc.key, exc.message)]
     reader = _Reader(path, vocabulary)
     workflow = reader.read(doc, text)
     return workflow, reader.problems
@@ -381,14 +410,16 @@ class _Document:
 
 def _read(file: Path) -> tuple[_Document, list[Problem]]:
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        unreadable = Problem(str(file), "", f"cannot read the file: {exc}")
+        text = toml_input.read_text(file)
+    except OSError as exc:
+        unreadable = Problem(str(file), "", f"cannot read the file: {exc.strerror or exc}")
         return _Document(str(file), "", None), [unreadable]
+    except toml_input.TomlProblem as exc:
+        return _Document(str(file), "", None), [Problem(str(file), exc.key, exc.message)]
     try:
-        return _Document(str(file), text, tomllib.loads(text)), []
-    except tomllib.TOMLDecodeError as exc:
-        return _Document(str(file), text, None), [Problem(str(file), "", f"malformed TOML: {exc}")]
+        return _Document(str(file), text, toml_input.loads(text)), []
+    except toml_input.TomlProblem as exc:
+        return _Document(str(file), text, None), [Problem(str(file), exc.key, exc.message)]
 
 
 def _resolve(documents: list[_Document]) -> list[Problem]:
