@@ -92,8 +92,7 @@ def configure_logging(
     """
     as_json = json if json is not None else not (stream or sys.stderr).isatty()
     logger = logging.getLogger(ROOT)
-    for old in [h for h in logger.handlers if getattr(h, "qiflow_cli", False)]:
-        logger.removeHandler(old)
+    reset_logging()
     handler: logging.Handler = (
         logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     )
@@ -101,4 +100,12 @@ def configure_logging(
     handler.qiflow_cli = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.getLevelNamesMapping()[level.upper()])
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging`: the process's logging is as it was before."""
+    logger = logging.getLogger(ROOT)
+    for old in [h for h in logger.handlers if getattr(h, "qiflow_cli", False)]:
+        logger.removeHandler(old)
+    logger.setLevel(logging.NOTSET)
     logger.propagate = False

@@ -551,6 +551,11 @@ def _engine_call(call: Callable[[Engine], object]) -> Callable[[str], object]:
     return run
 
 
+def _fire_with_naive_clock(url: str) -> object:
+    with Engine(url, clock=NaiveClock()) as engine:
+        return engine.fire("QI-0001", "pause", actor=OWNER)
+
+
 def _newer(url: str) -> object:
     execute(url, NEWER)
     return Engine(url, migrate=True)
@@ -567,10 +572,7 @@ GUEST_CASES: dict[str, tuple[Callable[[str], object], tuple[str, ...]]] = {
     ),
     "naive-manual-clock": (lambda _url: ManualClock(datetime(2026, 1, 5, 9)), ("time zone",)),
     "naive-clock-set": (lambda _url: ManualClock().set(datetime(2026, 1, 5, 9)), ("time zone",)),
-    "clock-returns-naive": (
-        lambda url: Engine(url, clock=NaiveClock()).fire("QI-0001", "pause", actor=OWNER),
-        ("clock", "time zone"),
-    ),
+    "clock-returns-naive": (_fire_with_naive_clock, ("clock", "time zone")),
     "newer-schema-migrate": (_newer, ("9999", "newer", "0")),
     "engine-not-a-url": (lambda _url: Engine("not a url"), ("not a url", "sqlite:///")),
     "engine-mysql": (lambda _url: Engine("mysql://u@localhost/qi"), ("mysql", "postgresql://")),

@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -185,9 +186,16 @@ def latest(engine: Engine, ref: str, case: Case) -> Signoff:
     return engine.signoffs(ref, case.gate)[-1]
 
 
+LONDON = ZoneInfo("Europe/London")
+
+
 def months_after(when: datetime, months: int) -> datetime:
-    index = when.month - 1 + months
-    return when.replace(year=when.year + index // 12, month=index % 12 + 1)
+    """The same wall-clock time ``months`` calendar months later in London, the trust's
+    time zone (an approval given in winter runs out at the same local hour in summer)."""
+    local = when.astimezone(LONDON).replace(tzinfo=None)
+    index = local.month - 1 + months
+    later = local.replace(year=local.year + index // 12, month=index % 12 + 1)
+    return later.replace(tzinfo=LONDON).astimezone(UTC)
 
 
 def assert_refused(engine: Engine, ref: str, case: Case, actor: str, match: str, **kw: Any) -> None:

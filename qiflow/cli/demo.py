@@ -43,7 +43,14 @@ def demo(state: Context, /, path: Path, charts: Path | None) -> None:
     url = f"sqlite:///{path}"
     portfolio = load_portfolio()
     clock = demo_clock(portfolio)
-    with Engine(url, workflows_dir=state.workflows_dir, clock=clock, migrate=True) as engine:
+    with Engine(
+        url,
+        workflows_dir=state.workflows_dir,
+        clock=clock,
+        migrate=True,
+        plugins=state.plugins(),
+        timezone=state.settings().window.timezone,
+    ) as engine:
         run_demo(engine, clock, click.echo, portfolio)
         clock.set(SystemClock().now())
         summarise(engine, click.echo)

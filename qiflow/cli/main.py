@@ -22,7 +22,7 @@ from qiflow.cli import (
 )
 from qiflow.cli.context import Context, QiflowGroup, pass_context
 from qiflow.engine import DEFAULT_DATABASE_URL, upgrade_database
-from qiflow.logs import configure_logging
+from qiflow.logs import configure_logging, reset_logging
 
 
 @click.group(cls=QiflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +63,7 @@ def main(
     Start with `qiflow demo`, or `qiflow init` then `qiflow project create`.
     """
     configure_logging(json=True if log_json else None, level=log_level)
+    ctx.call_on_close(reset_logging)
     state = Context(database_url=database_url, workflows_dir=workflows_dir)
     ctx.obj = state
     ctx.call_on_close(state.close)
