@@ -158,7 +158,7 @@ class Engine:
         self._corrections = CorrectionCommands(runner)
         self._queries = ProjectQueries(store, runner, lifecycle, self.clock)
         self._governance = GovernanceCommands(store, runner, lifecycle, gate_types, self.clock)
-        self._notifications = NotificationCommands(store, self.registry, self.person)
+        self._notifications = NotificationCommands(store, self.registry, self.person, self.zone)
         self._charters = CharterCommands(store, runner)
         self._access = AccessCommands(store, self.clock)
         self._risks = RiskCommands(store, runner, lifecycle, self.clock)

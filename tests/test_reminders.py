@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -313,7 +314,8 @@ def test_each_item_names_its_project_rule_and_due_instant(
     """Channels link to the project and say why the person is told (issue 15)."""
     engine, clock, recorder = setup
     project = new_project(engine)  # idea: review due in 30 days
-    due = MONDAY_NOON + timedelta(days=30)
+    # 30 days on the trust's calendar: noon in London, and the clocks change on 28 March
+    due = (MONDAY_NOON.astimezone(ZoneInfo("Europe/London")) + timedelta(days=30)).astimezone(UTC)
     clock.advance(days=38)  # 8 days overdue: the owner and the sponsor are told
     worker = Daemon(engine, settings(digest=False), name="d1")
     assert worker.sweep_once() == 2

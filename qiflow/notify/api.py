@@ -7,7 +7,7 @@ daemon and the CLI reach the outbox only through the engine.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from qiflow.notify import notices, reminders, risk_reminders
 from qiflow.notify.channels import Channel
@@ -27,8 +27,11 @@ class NotificationCommands:
         store: Store,
         registry: WorkflowRegistry,
         person: Callable[[str], Person | None],
+        zone: tzinfo | None = None,
     ) -> None:
         self._store = store
+        #: The trust's time zone (None: the sending window's).
+        self._zone = zone
         self._registry = registry
         self._person = person
 
@@ -44,7 +47,12 @@ class NotificationCommands:
         available = list(available) if available is not None else None
         with self._store.write() as tx:
             due = reminders.sweep(
-                tx, now=now, policy=policy, registry=self._registry, available=available
+                tx,
+                now=now,
+                policy=policy,
+                registry=self._registry,
+                available=available,
+                zone=self._zone,
             )
             due += risk_reminders.sweep(tx, now=now, policy=policy, available=available)
             told = notices.sweep(tx, now=now, policy=policy, available=available)

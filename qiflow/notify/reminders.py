@@ -189,8 +189,13 @@ def sweep(
     registry: WorkflowRegistry,
     limit: int | None = None,
     available: Iterable[str] | None = None,
+    zone: tzinfo | None = None,
 ) -> int:
-    """Enqueue every reminder and escalation that is due by ``now``; return how many were new."""
+    """Enqueue every reminder and escalation that is due by ``now``; return how many were new.
+
+    ``zone`` is the trust's time zone (default: the sending window's): escalation delays
+    count its calendar days, and messages give dates as people there read them.
+    """
     now = ensure_utc(now)
     preferences = Preferences(tx, policy, available)
     due_projects = tx.projects.due_for_review(now, limit)
@@ -205,7 +210,7 @@ def sweep(
         stages: list[tuple[str, str, datetime, list[str]]] = [
             ("reminder", "owner", due, [project.owner] if project.owner else [])
         ]
-        zone = policy.window.zone
+        zone = zone or policy.window.zone
         sponsor_at = _after(config, "sponsor_after").after(due, zone)
         if now >= sponsor_at:
             stages.append(
