@@ -285,8 +285,8 @@ def secret_problems(path: Path | None, env: Mapping[str, str] | None = None) -> 
     if path is None:
         return []
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+        doc = toml_input.loads(toml_input.read_text(path))
+    except (OSError, toml_input.TomlProblem):
         return []  # the configuration check reports it
     tables = doc.get("channels", {})
     here = path.parent

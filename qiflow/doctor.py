@@ -199,6 +199,8 @@ class Doctor:
 
     def calendar(self) -> Finding:
         window = (self._settings or self._database_only()).window
+        if window.country is None:
+            return Finding("calendar", True, "bank holidays are off ([sending] holidays = false)")
         region = f"{window.country}" + (f"-{window.subdivision}" if window.subdivision else "")
         try:
             today = (self.host_clock or SystemClock()).now().astimezone(window.zone).date()
