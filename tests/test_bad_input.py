@@ -157,6 +157,12 @@ WORKFLOW_CASES = [
         "18446744073709551616",
     ),
     validate(
+        "version-beyond-32-bits",
+        wf("version = 1", "version = 1099511627776"),
+        "version",
+        "2147483647",
+    ),
+    validate(
         "escalation-threshold-huge",
         wf("[[states]]", "[escalation]\nfinancial_threshold = 100000000000000000000\n\n[[states]]"),
         "escalation",

@@ -23,6 +23,8 @@ from qiflow.workflow.extends import base_of, merge, to_toml
 # Matched in full (``fullmatch``): ``$`` would let a trailing newline through.
 NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 EVENT_KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
+#: The largest workflow version (stored in a 32-bit column on every backend).
+MAX_VERSION = 2**31 - 1
 #: Event types whose ``on`` key may name a gate: ``gate.passed:qeia``.
 GATE_EVENT_PREFIXES = ("gate.", "signoff.")
 
@@ -129,6 +131,9 @@ class _Reader:
             self.problem("version", "is required (an integer, 1 for a new workflow)")
         elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
             self.problem("version", f"must be a positive integer, not {version!r}")
+            version = None
+        elif version > MAX_VERSION:
+            self.problem("version", f"must be at most {MAX_VERSION}, not {version}")
             version = None
         extra_roles = self.names(doc, "roles", "")
         roles = self.vocabulary.roles | set(extra_roles)
