@@ -411,3 +411,33 @@ def test_the_measurement_table_is_checked(tmp_path: Path) -> None:
     assert "unknown key 'sustain'" in message
     assert "sustain_points must be a positive integer, not 0" in message
     assert "score_stale_after:" in message
+
+
+def test_charts_follow_the_corrected_record(engine: Engine) -> None:
+    ref = started(engine)
+    engine.configure_measure(ref, "Missed doses", actor=OWNER, baseline_points=12)
+    record(engine, ref, "Missed doses", EVEN)
+    record(engine, ref, "Missed doses", [2.0], first=12)  # below 5.68: an improvement
+    [wrong] = [p for p in engine.data_points(ref, "Missed doses") if p.value == 2.0]
+    engine.void_data_point(ref, wrong.id, actor=OWNER, reason="typed 2 for 12")
+    chart = engine.measure_chart(ref, "Missed doses")
+    assert len(chart.points) == 12
+    assert chart.variation_icon == "common_cause"  # and the change is a signal of its own
+    assert signals(engine, ref)[-1]["variation_icon"] == "common_cause"
+    before = len(signals(engine, ref))
+    first = engine.data_points(ref, "Missed doses")[0]
+    engine.correct_data_point(ref, first.id, actor=OWNER, reason="misread", value=30.0)
+    # corrected baseline 30, 12, 10, 12 ...: mean 152/12 = 12.67, so the eleven points
+    # after the first are all below it: a shift, special-cause improvement (lower is
+    # better) ending at the newest point, signalled by the correction itself
+    assert len(signals(engine, ref)) == before + 1
+    assert (signals(engine, ref)[-1]["kind"], signals(engine, ref)[-1]["rule"]) == (
+        "improvement",
+        "shift",
+    )
+    assert engine.measure_chart(ref, "Missed doses").xmr.points[0].point_type == (  # type: ignore[union-attr]
+        "special_cause_concern"
+    )
+    engine.void_measure(ref, "Clinic time", actor=OWNER, reason="not ours")
+    [found] = engine.progress([ref])
+    assert [c.measure.name for c in found.charts] == ["Missed doses"]

@@ -97,17 +97,23 @@ class Measurement:
         return {project_id: int(count) for project_id, count in self._conn.execute(stmt)}
 
     def series(self, project_ids: Collection[str] | None = None) -> dict[str, list[MeasureSeries]]:
-        """Each project's measures with their points and rebases: three statements for any
-        number of projects, measures and points (``project_ids`` None: the portfolio)."""
-        measures_stmt = select(MEASURE).order_by(MEASURE.c.project_id, MEASURE.c.id)
+        """Each project's measures with their points and rebases, as corrected (voided
+        measures and points left out): three statements for any number of projects,
+        measures and points (``project_ids`` None: the portfolio)."""
+        counted = MEASURE.c.voided_at.is_(None)
+        measures_stmt = (
+            select(MEASURE).where(counted).order_by(MEASURE.c.project_id, MEASURE.c.id)
+        )
         points_stmt = (
             select(DATA_POINT)
             .join(MEASURE, MEASURE.c.id == DATA_POINT.c.measure_id)
+            .where(counted, DATA_POINT.c.voided_at.is_(None))
             .order_by(DATA_POINT.c.measure_id, DATA_POINT.c.observed_at, DATA_POINT.c.id)
         )
         rebases_stmt = (
             select(MEASURE_REBASE)
             .join(MEASURE, MEASURE.c.id == MEASURE_REBASE.c.measure_id)
+            .where(counted)
             .order_by(MEASURE_REBASE.c.measure_id, MEASURE_REBASE.c.at, MEASURE_REBASE.c.id)
         )
         if project_ids is not None:
