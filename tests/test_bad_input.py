@@ -627,3 +627,14 @@ def test_library_use_prints_nothing(
     assert record.qiflow["event"] == "command"  # type: ignore[attr-defined]
     assert record.qiflow["project"] == "QI-0001"  # type: ignore[attr-defined]
     assert "project='QI-0001'" in record.getMessage()
+
+
+def test_every_module_logs_through_qiflow_logs() -> None:
+    """structlog's own default prints to stdout; qiflow.logs.get_logger goes to logging."""
+    root = Path(__file__).resolve().parents[1] / "qiflow"
+    direct = [
+        str(path.relative_to(root.parent))
+        for path in root.rglob("*.py")
+        if path.name != "logs.py" and "structlog" in path.read_text(encoding="utf-8")
+    ]
+    assert direct == []

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import structlog
-
 from qiflow.access import tokens
 from qiflow.clock import Clock
 from qiflow.durations import parse_duration
 from qiflow.exceptions import ValidationError
+from qiflow.logs import get_logger
 from qiflow.snapshots import TOKEN_SCOPES, RequestClaim, StoredResponse, Token
 from qiflow.store import IntegrityError, Store
 
-log = structlog.get_logger("qiflow")
+log = get_logger("qiflow")
 
 
 class AccessCommands:

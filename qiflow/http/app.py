@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -31,8 +30,9 @@ from qiflow.http.problems import (
 )
 from qiflow.http.routes import catalog, charter, governance, projects, records, service, tokens
 from qiflow.http.routes.common import API
+from qiflow.logs import get_logger
 
-log = structlog.get_logger("qiflow.http")
+log = get_logger("qiflow.http")
 
 DESCRIPTION = f"""
 The qiflow engine over HTTP: every command and query of the Python API.

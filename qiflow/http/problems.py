@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -34,8 +33,9 @@ from qiflow import (
     ValidationError,
     WorkflowDefinitionError,
 )
+from qiflow.logs import get_logger
 
-log = structlog.get_logger("qiflow.http")
+log = get_logger("qiflow.http")
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:qiflow:problem:"
