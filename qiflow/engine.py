@@ -36,7 +36,7 @@ from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
 from qiflow.governance.gates import gate_checks, registered_gates
 from qiflow.governance.risks import RiskCommands, policy_of
-from qiflow.lifecycle import measures
+from qiflow.lifecycle import effects, measures
 from qiflow.lifecycle.api import ProjectCommands
 from qiflow.lifecycle.charter import CharterCommands
 from qiflow.lifecycle.corrections import CorrectionCommands
@@ -200,7 +200,7 @@ class Engine:
             )
         with self._store.read() as tx:
             stored = tx.workflows.stored()
-        registry = build_registry(files, stored, vocab)
+        registry = build_registry(files, stored, vocab, effects=effects.callbacks())
         self._latest = {w.name: w.version for w in files}
         return registry
 

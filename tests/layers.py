@@ -58,6 +58,7 @@ OWNED = {
     "alembic": "qiflow.store",
     "psycopg": "qiflow.store",
     "apscheduler": "qiflow.daemon",
+    "transitions": "qiflow.workflow",
     "click": "qiflow.cli",
     "matplotlib": "qiflow.spc",
 }

@@ -108,6 +108,21 @@ def test_malformed_toml_names_line_and_column(vocab: Vocabulary) -> None:
     assert "line 7, column 6" in problems[0].message
 
 
+def test_tables_are_checked_by_the_modules_that_registered_a_check(vocab: Vocabulary) -> None:
+    shipped = (default_workflows_dir() / "qi_project.toml").read_text(encoding="utf-8")
+    assert "[reminders]" not in shipped
+    text = shipped + '\n[reminders]\nsponsor_after = "soon"\n'
+    _workflow, problems = parse(text, vocab)
+    assert [(p.key, p.message.split(":")[0]) for p in problems] == [("reminders", "sponsor_after")]
+    # Without the check qiflow.notify.reminders registers, the table is not accepted blindly.
+    unchecked = Vocabulary(**{**vars(vocab), "table_checks": {}})
+    _workflow, problems = parse(text, unchecked)
+    assert [(p.key, p.message) for p in problems] == [
+        ("escalation", "no installed module reads this table"),  # the shipped [escalation]
+        ("reminders", "no installed module reads this table"),
+    ]
+
+
 def test_many_problems_are_all_reported_in_one_run(vocab: Vocabulary) -> None:
     path = CORPUS / "many_problems.toml"
     expected = expectations(path)

@@ -1,10 +1,11 @@
 """Taking one step of a project's workflow inside a command.
 
-:class:`Lifecycle` checks a transition's roles, requirements and gates, lets the
-workflow's ``transitions`` machine work out the destination, applies the
-transition's effects and records ``project.transitioned``. After a command's own
-change it settles the project: automatic transitions, then the after-change rules
-other modules registered (escalation to programme status is one).
+:class:`Lifecycle` checks a transition's roles, requirements and gates, has the
+workflow's ``transitions`` machine take the step (the destination, and the
+transition's effects as the machine's callbacks) and records
+``project.transitioned``. After a command's own change it settles the project:
+automatic transitions, then the after-change rules other modules registered
+(escalation to programme status is one).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pluggy
 from qiflow.exceptions import GuardFailed, InvalidTransition, PermissionDenied
 from qiflow.lifecycle import automatic
 from qiflow.lifecycle.draft import Draft
-from qiflow.lifecycle.effects import EFFECTS
+from qiflow.lifecycle.effects import Step
 from qiflow.lifecycle.requirements import GuardContext, Requirement
 from qiflow.lifecycle.roles import SYSTEM, Directory, Roles
 from qiflow.snapshots import Project, TriggerOption
@@ -149,12 +150,13 @@ class Lifecycle:
             raise PermissionDenied(f"{project.ref}: {'; '.join(denied)}")
         if reasons:
             raise GuardFailed(project.ref, trigger, reasons)
-        dest = self.destination(workflow, project, trigger)
+        step = Step(draft, tx)
+        machine = self.registry.machine(workflow.name, workflow.version)
+        dest = machine.take(project.state, trigger, project.previous_state, step)
         if dest is None:
             raise GuardFailed(project.ref, trigger, ["there is no previous state to return to"])
         payload: dict[str, Any] = {"trigger": trigger, "from": project.state, "to": dest}
-        for effect in transition.effects:
-            payload.update(EFFECTS[effect](draft, tx, trigger))
+        payload.update(step.said)
         review = workflow.state(dest).review
         next_review = review.after(now, self.zone) if review else None
         draft.set(

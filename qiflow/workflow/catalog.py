@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from qiflow import toml_input
@@ -17,6 +17,7 @@ from qiflow.audit import dumps
 from qiflow.exceptions import WorkflowDefinitionError
 from qiflow.workflow.definition import Problem, Workflow
 from qiflow.workflow.loader import Vocabulary, default_workflows_dir, parse_workflow
+from qiflow.workflow.machine import Callback
 from qiflow.workflow.registry import WorkflowRegistry
 
 
@@ -39,13 +40,16 @@ def digest(source: str) -> str:
 
 
 def build_registry(
-    files: Sequence[Workflow], stored: Sequence[StoredVersion], vocab: Vocabulary
+    files: Sequence[Workflow],
+    stored: Sequence[StoredVersion],
+    vocab: Vocabulary,
+    effects: Mapping[str, Callback] | None = None,
 ) -> WorkflowRegistry:
     """Join disk and database; refuse a file that changes a stored version in place.
 
     File versions not yet stored are stored by the first project created on them.
     """
-    registry = WorkflowRegistry()
+    registry = WorkflowRegistry(effects=effects)
     stored_keys: dict[tuple[str, int], str] = {}
     for row in stored:
         key = (row.name, row.version)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from qiflow.exceptions import WorkflowDefinitionError
 from qiflow.workflow.definition import Workflow
-from qiflow.workflow.machine import LifecycleMachine
+from qiflow.workflow.machine import Callback, LifecycleMachine
 
 
 class WorkflowRegistry:
     """Workflow versions by name; machines are built once per version, on first use."""
 
-    def __init__(self, workflows: Iterable[Workflow] = ()) -> None:
+    def __init__(
+        self, workflows: Iterable[Workflow] = (), *, effects: Mapping[str, Callback] | None = None
+    ) -> None:
+        """``effects`` are what the machines run when a step is taken (by name)."""
+        self._effects = effects
         self._workflows: dict[tuple[str, int], Workflow] = {}
         self._machines: dict[tuple[str, int], LifecycleMachine] = {}
         for workflow in workflows:
@@ -51,5 +55,5 @@ class WorkflowRegistry:
         key = (name, version)
         machine = self._machines.get(key)
         if machine is None:
-            machine = self._machines[key] = LifecycleMachine(self.get(name, version))
+            machine = self._machines[key] = LifecycleMachine(self.get(name, version), self._effects)
         return machine
