@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
-import structlog
 from fastapi.testclient import TestClient
-from structlog.testing import capture_logs
 
 from qiflow import Engine, ManualClock
 from qiflow.http import create_app
@@ -159,21 +156,12 @@ def test_failed_sign_ins_are_rate_limited_per_client(engine: Engine) -> None:
     assert elsewhere.get(f"{API}/projects", headers=good).status_code == 200
 
 
-@pytest.fixture
-def info_logs() -> Iterator[None]:
-    """Let info events through (an earlier CLI test may have set the level to warning)."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-    yield
-    structlog.configure(**saved)
-
-
 def test_logs_carry_no_token_and_no_person(
-    engine: Engine, app_client: TestClient, info_logs: None
+    engine: Engine, app_client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     _token, text = engine.create_token(actor="dr.secret", scope="admin", created_by="tests")
     headers = {"Authorization": f"Bearer {text}"}
-    with capture_logs() as logs:
+    with caplog.at_level(logging.INFO, logger="qiflow"):
         created = app_client.post(
             f"{API}/projects", json={"title": "t", "owner": "dr.secret"}, headers=headers
         )
@@ -183,6 +171,11 @@ def test_logs_carry_no_token_and_no_person(
         app_client.post(
             f"{API}/tokens", json={"actor": "dr.secret", "scope": "read"}, headers=headers
         )
+    logs = [
+        {**getattr(r, "qiflow", {}), "message": r.getMessage()}
+        for r in caplog.records
+        if hasattr(r, "qiflow")
+    ]
     assert created.status_code == 201
     assert [e["operation"] for e in logs if e["event"] == "request"][:3] == [
         "create_project",
