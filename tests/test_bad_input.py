@@ -405,7 +405,7 @@ DATABASE_CASES = [
     Case(
         "init-in-missing-directory",
         ("--db", "sqlite:///{tmp}/no/such/dir/qi.db", "init"),
-        ("qi.db",),
+        ("qi.db", "the directory {tmp}/no/such/dir does not exist", "mkdir -p"),
         db=False,
     ),
 ]

@@ -81,15 +81,24 @@ def test_a_voided_measure_no_longer_meets_the_measures_requirement(engine: Engin
     assert [m.name for m in engine.measures(project.ref)] == ["Missed doses"]
     options = {o.trigger: o for o in engine.available_triggers(project.ref, OWNER)}
     assert any("balancing" in reason for reason in options["start_testing"].reasons)
-    with pytest.raises(ValidationError, match="voided"):
+
+
+
+def test_a_voided_measure_frees_its_name(engine: Engine) -> None:
+    ref = _series(engine, [12, 11, 13])
+    engine.void_measure(ref, "Missed doses", actor=OWNER, reason="wrong definition")
+    engine.add_measure(
+        ref, "Missed doses", kind="outcome", unit="count", direction="decrease", actor=OWNER
+    )
+    engine.record_data_point(ref, "Missed doses", 4, actor=OWNER, observed_at=START)
+    (measure,) = engine.measures(ref)
+    assert measure.unit == "count"
+    assert [p.value for p in engine.data_points(ref, "Missed doses")] == [4]
+    with pytest.raises(ValidationError, match="already has a measure 'Missed doses'"):
         engine.add_measure(
-            project.ref,
-            "Clinic time",
-            kind="balancing",
-            unit="%",
-            direction="decrease",
-            actor=OWNER,
+            ref, "Missed doses", kind="outcome", unit="%", direction="decrease", actor=OWNER
         )
+    assert engine.verify_audit() == []
 
 
 def test_a_measure_can_be_corrected(engine: Engine) -> None:

@@ -113,12 +113,11 @@ def record_pdsa(
 
 def add_measure(name: str, kind: str, unit: str, direction: str) -> Change:
     def change(draft: Draft, tx: Tx) -> None:
-        for existing in tx.records.measures(draft.values["id"], voided=True):
+        for existing in tx.records.measures(draft.values["id"]):
             if existing.name == name:
-                voided = " (voided: correct it, or choose another name)"
                 raise ValidationError(
-                    f"{draft.values['ref']} already has a measure {name!r}"
-                    + (voided if existing.voided_at else "")
+                    f"{draft.values['ref']} already has a measure {name!r}: "
+                    "choose another name, or correct or void that one"
                 )
         tx.records.add_measure(
             {

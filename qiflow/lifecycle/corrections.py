@@ -86,8 +86,7 @@ def correct_measure(name: str, values: Mapping[str, str], reason: str) -> Change
         measure = _measure(draft, tx, name)
         new_name = values.get("name")
         if new_name and new_name != name:
-            taken = [m for m in tx.records.measures(draft.values["id"], voided=True)]
-            if any(m.name == new_name for m in taken):
+            if any(m.name == new_name for m in tx.records.measures(draft.values["id"])):
                 raise ValidationError(f"{draft.values['ref']} already has a measure {new_name!r}")
         tx.records.update_measure(measure.id, values)
         draft.emit("measure.corrected", {"measure": name, **values, "reason": reason})

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    text,
 )
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -153,7 +154,17 @@ class PdsaCycleRow(QiflowModel, table=True):
 
 class MeasureRow(QiflowModel, table=True):
     __tablename__ = "qiflow_measure"
-    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_measure_project_name"),)
+    #: A name is unique among the project's live measures: a voided one frees its name.
+    __table_args__ = (
+        Index(
+            "uq_qiflow_measure_live_name",
+            "project_id",
+            "name",
+            unique=True,
+            sqlite_where=text("voided_at IS NULL"),
+            postgresql_where=text("voided_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: str = Field(foreign_key="qiflow_project.id", max_length=32)

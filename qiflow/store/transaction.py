@@ -152,13 +152,18 @@ class Store:
 
     def upgrade(self) -> None:
         """Create the tables, or upgrade them to this qiflow's schema."""
+        self._check_directory()
+        migrate.upgrade(self._engine)
+
+    def _check_directory(self) -> None:
+        """A SQLite file whose directory is missing: name the directory and what to do."""
         missing = missing_sqlite_file(self.url)
         if missing is not None and not missing.parent.is_dir():
             raise DatabaseError(
                 f"{self.display_url}: cannot create {missing}: the directory "
-                f"{missing.parent} does not exist"
+                f"{missing.parent} does not exist; create it (mkdir -p {missing.parent}) "
+                "or check the URL (--db or QIFLOW_DATABASE_URL)"
             )
-        migrate.upgrade(self._engine)
 
     def ensure_schema(self, *, migrate: bool = False) -> None:
         """Check the database is at this qiflow's schema; upgrade it if ``migrate``."""
@@ -190,6 +195,7 @@ class Store:
         try:
             conn = self._engine.connect()
         except OperationalError as exc:
+            self._check_directory()
             raise DatabaseError(
                 f"cannot connect to {self.display_url}: {exc.orig}; check the URL "
                 "(--db or QIFLOW_DATABASE_URL) and that the server is running"
