@@ -85,9 +85,9 @@ def correct_measure(name: str, values: Mapping[str, str], reason: str) -> Change
     def change(draft: Draft, tx: Tx) -> None:
         measure = _measure(draft, tx, name)
         new_name = values.get("name")
-        if new_name and new_name != name:
-            if any(m.name == new_name for m in tx.records.measures(draft.values["id"])):
-                raise ValidationError(f"{draft.values['ref']} already has a measure {new_name!r}")
+        live = tx.records.measures(draft.values["id"])
+        if new_name and new_name != name and any(m.name == new_name for m in live):
+            raise ValidationError(f"{draft.values['ref']} already has a measure {new_name!r}")
         tx.records.update_measure(measure.id, values)
         draft.emit("measure.corrected", {"measure": name, **values, "reason": reason})
 
