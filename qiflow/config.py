@@ -9,7 +9,6 @@ by group or others; the daemon refuses to start otherwise and says how to fix it
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,12 @@ from qiflow.exceptions import ConfigError
 from qiflow.notify.civil_time import SendingWindow, parse_window
 from qiflow.notify.delivery import DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
-from qiflow.plugins import get_plugin_manager
+from qiflow.plugins import (
+    ALLOW_ENV,
+    allow_list_from_env,
+    allow_list_problems,
+    get_plugin_manager,
+)
 
 SECRET_WORDS = ("password", "secret", "token", "api_key", "url")
 
@@ -64,7 +68,6 @@ def default_path(env: Mapping[str, str]) -> Path | None:
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 ROUTING_KINDS = ("reminder", "escalation", "event")
-PLUGIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def load_settings(
@@ -213,17 +216,11 @@ def _plugins(
     allow: Sequence[str] | None, env: Mapping[str, str], problems: list[str]
 ) -> tuple[str, ...] | None:
     """QIFLOW_PLUGINS (comma-separated entry-point names) or ``[plugins] allow``."""
-    raw = env.get("QIFLOW_PLUGINS", "").strip()
-    names, key = (
-        ([p.strip() for p in raw.split(",") if p.strip()], "QIFLOW_PLUGINS")
-        if raw
-        else (allow, "plugins.allow")
-    )
+    from_env = allow_list_from_env(env)
+    names, key = (from_env, ALLOW_ENV) if from_env is not None else (allow, "plugins.allow")
     if names is None:
         return None
-    for name in names:
-        if not PLUGIN_NAME.fullmatch(name):
-            problems.append(f"{key}: {name!r} is not a plugin name (an entry-point name)")
+    problems.extend(allow_list_problems(names, key))
     return tuple(names)
 
 

@@ -52,7 +52,7 @@ from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
 from qiflow.notify.delivery import DeliveryReport, DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
-from qiflow.plugins import build_channels, get_plugin_manager
+from qiflow.plugins import allow_list_from_env, build_channels, get_plugin_manager
 from qiflow.risks.heatmap import HeatMap
 from qiflow.risks.policy import RiskPolicy
 from qiflow.risks.register import TOLERATED, NewRisk, Risk
@@ -119,18 +119,30 @@ class Engine:
         workflows_dir: str | Path | Sequence[str | Path] | None = None,
         clock: Clock | None = None,
         plugins: pluggy.PluginManager | Sequence[object] | None = None,
+        allow_plugins: Sequence[str] | None = None,
         migrate: bool = False,
         timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
         """``timezone`` is the trust's: review cadences (``P1M``) and approval periods
-        count its calendar days and months, whatever the clocks do in between."""
+        count its calendar days and months, whatever the clocks do in between.
+
+        Plugins: qiflow's built-ins, the objects in ``plugins``, and the installed plugins
+        (entry points) the allow-list lets load: ``allow_plugins`` (entry-point names;
+        ``()`` loads none), else ``QIFLOW_PLUGINS`` when set, else every installed plugin,
+        the same list the CLI and the daemon obey. A ready :class:`pluggy.PluginManager`
+        in ``plugins`` is used as it is (``qiflow.config.plugin_manager(load_settings())``
+        builds one from ``qiflow.toml``), and then ``allow_plugins`` may not be given."""
         self.clock: Clock = clock or SystemClock()
         self.zone = trust_zone(timezone)
-        self.pm = (
-            plugins
-            if isinstance(plugins, pluggy.PluginManager)
-            else get_plugin_manager(plugins or ())
-        )
+        if isinstance(plugins, pluggy.PluginManager):
+            if allow_plugins is not None:
+                raise ValidationError(
+                    "allow_plugins goes with a list of plugins, not a ready plugin manager"
+                )
+            self.pm = plugins
+        else:
+            allow = allow_list_from_env() if allow_plugins is None else allow_plugins
+            self.pm = get_plugin_manager(plugins or (), allow=allow)
         #: The project fields plugins declare, by name.
         self.project_fields = check_field_declarations(
             spec for declared in self.pm.hook.qiflow_project_fields() for spec in declared

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pluggy
 
 from qiflow import hookspecs
+from qiflow.exceptions import ConfigError
 from qiflow.hookmarkers import PROJECT_NAME, hookimpl
 from qiflow.notify.channels import Channel
 
@@ -25,6 +28,31 @@ DEFAULT_PLUGINS = (
 )
 
 
+#: An entry-point name, as ``QIFLOW_PLUGINS`` and ``[plugins] allow`` list them.
+PLUGIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: The environment variable that lists the plugins that may load.
+ALLOW_ENV = "QIFLOW_PLUGINS"
+
+
+def allow_list_problems(names: Sequence[str], key: str) -> list[str]:
+    """What is wrong with an allow-list (``key`` names where it came from)."""
+    return [
+        f"{key}: {name!r} is not a plugin name (an entry-point name)"
+        for name in names
+        if not isinstance(name, str) or not PLUGIN_NAME.fullmatch(name)
+    ]
+
+
+def allow_list_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...] | None:
+    """The names ``QIFLOW_PLUGINS`` lists (comma-separated; spaces around names ignored),
+    or None when it is unset or empty. The one reading of that variable, for the CLI, the
+    daemon and :class:`~qiflow.Engine` alike."""
+    raw = (os.environ if env is None else env).get(ALLOW_ENV, "").strip()
+    if not raw:
+        return None
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
 def get_plugin_manager(
     plugins: Iterable[object] = (),
     *,
@@ -33,8 +61,17 @@ def get_plugin_manager(
 ) -> pluggy.PluginManager:
     """A new plugin manager with the built-ins, installed plugins and ``plugins``.
 
-    ``allow``, when given, lists the entry-point names that may load; others are skipped.
+    ``allow``, when given, lists the entry-point names that may load; others are skipped
+    (qiflow's built-ins and ``plugins`` always load). Raises
+    :class:`~qiflow.exceptions.ConfigError` for a name that cannot be an entry point.
     """
+    if isinstance(allow, str):
+        raise ConfigError(f"plugins.allow must be a list of names, not the string {allow!r}")
+    if allow is not None:
+        allow = tuple(allow)
+        problems = allow_list_problems(allow, "plugins.allow")
+        if problems:
+            raise ConfigError("; ".join(problems))
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name in DEFAULT_PLUGINS:

@@ -83,7 +83,6 @@ def test_a_voided_measure_no_longer_meets_the_measures_requirement(engine: Engin
     assert any("balancing" in reason for reason in options["start_testing"].reasons)
 
 
-
 def test_a_voided_measure_frees_its_name(engine: Engine) -> None:
     ref = _series(engine, [12, 11, 13])
     engine.void_measure(ref, "Missed doses", actor=OWNER, reason="wrong definition")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qiflow import Engine, GuardFailed, ManualClock
+from qiflow import ConfigError, Engine, GuardFailed, ManualClock, ValidationError
 from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.plugins import DEFAULT_PLUGINS, get_plugin_manager
 from qiflow.workflow import load_file
@@ -110,6 +110,43 @@ def test_entry_point_plugin_guards_a_transition(
             engine.fire(project.ref, "start", actor=OWNER)
         engine.update_project(project.ref, actor=OWNER, team="Ward 3")
         assert engine.fire(project.ref, "start", actor=OWNER).state == "testing"
+
+
+def test_the_engine_obeys_the_allow_list(
+    installed_plugin: None, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library Engine loads the plugins the same allow-list lets load as the CLI and the
+    daemon: its ``allow_plugins`` argument, else QIFLOW_PLUGINS, else every installed one."""
+    monkeypatch.delenv("QIFLOW_PLUGINS", raising=False)
+    with Engine(db_url, clock=ManualClock()) as engine:
+        assert engine.pm.has_plugin("probe")
+    with Engine(db_url, clock=ManualClock(), allow_plugins=["finance"]) as engine:
+        assert not engine.pm.has_plugin("probe")
+    with Engine(db_url, clock=ManualClock(), allow_plugins=["probe"]) as engine:
+        assert engine.pm.has_plugin("probe")
+    monkeypatch.setenv("QIFLOW_PLUGINS", " finance , webhook ")
+    with Engine(db_url, clock=ManualClock()) as engine:
+        assert not engine.pm.has_plugin("probe")
+        assert engine.pm.has_plugin("finance")
+    with Engine(db_url, clock=ManualClock(), allow_plugins=["probe"]) as engine:
+        assert engine.pm.has_plugin("probe")  # the argument wins over the environment
+
+
+@pytest.mark.parametrize(
+    ("allow", "message"),
+    [
+        ("finance", "a list of names, not the string 'finance'"),
+        (["fin ance"], "'fin ance' is not a plugin name"),
+    ],
+)
+def test_a_bad_allow_list_is_refused(allow: object, message: str, db_url: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Engine(db_url, clock=ManualClock(), allow_plugins=allow)  # type: ignore[arg-type]
+
+
+def test_allow_plugins_does_not_go_with_a_plugin_manager(db_url: str) -> None:
+    with pytest.raises(ValidationError, match="not a ready plugin manager"):
+        Engine(db_url, plugins=get_plugin_manager(allow=[]), allow_plugins=["finance"])
 
 
 def test_importing_qiflow_has_no_side_effects() -> None:

@@ -101,9 +101,7 @@ class Measurement:
         measures and points left out): three statements for any number of projects,
         measures and points (``project_ids`` None: the portfolio)."""
         counted = MEASURE.c.voided_at.is_(None)
-        measures_stmt = (
-            select(MEASURE).where(counted).order_by(MEASURE.c.project_id, MEASURE.c.id)
-        )
+        measures_stmt = select(MEASURE).where(counted).order_by(MEASURE.c.project_id, MEASURE.c.id)
         points_stmt = (
             select(DATA_POINT)
             .join(MEASURE, MEASURE.c.id == DATA_POINT.c.measure_id)
