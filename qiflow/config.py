@@ -8,6 +8,7 @@ by group or others; the daemon refuses to start otherwise and says how to fix it
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,16 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: the pages' base URL, and the reverse proxies (addresses or networks)
+    trusted to name the signed-in person in ``user_header``."""
+
+    base_url: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+    user_header: str = "X-Remote-User"
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     workflows_dir: str | None = None
@@ -52,6 +63,7 @@ class Settings:
     channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     plugins_allow: tuple[str, ...] | None = None
     path: Path | None = None
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def window(self) -> SendingWindow:
@@ -125,6 +137,19 @@ def load_settings(
         if base_url:
             table.setdefault("base_url", base_url.rstrip("/"))
     plugins = _plugins(parsed.plugins.allow, env, problems)
+    for proxy in parsed.web.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            problems.append(
+                f"web.trusted_proxies: {proxy!r} is not an IP address or network "
+                "(e.g. \"10.0.0.5\" or \"10.0.0.0/24\")"
+            )
+    if not re.fullmatch(r"[A-Za-z0-9-]+", parsed.web.user_header):
+        problems.append(
+            f"web.user_header: {parsed.web.user_header!r} is not an HTTP header name "
+            "(letters, digits and hyphens, e.g. \"X-Remote-User\")"
+        )
     if problems:
         raise ConfigError(f"{path or 'configuration'}: " + "; ".join(problems))
     if check_permissions and path is not None and secrets:
@@ -148,6 +173,11 @@ def load_settings(
         channels=resolved,
         plugins_allow=plugins,
         path=path,
+        web=WebSettings(
+            base_url=base_url.rstrip("/"),
+            trusted_proxies=tuple(parsed.web.trusted_proxies),
+            user_header=parsed.web.user_header,
+        ),
     )
 
 

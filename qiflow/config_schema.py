@@ -62,9 +62,12 @@ class PluginsTable(_Table):
 
 
 class WebTable(_Table):
-    """``[web]``: where people open projects (channels link to ``{base_url}/projects/REF``)."""
+    """``[web]``: where people open projects (channels link to ``{base_url}/projects/REF``),
+    and the reverse proxies trusted to name the signed-in user in ``user_header``."""
 
     base_url: str = ""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    user_header: str = "X-Remote-User"
 
 
 class ConfigFile(_Table):

@@ -17,6 +17,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.__main__",),
     ("qiflow.cli",),
+    ("qiflow.web",),  # the web pages: the HTTP API with pages beside it
     ("qiflow.http",),  # the HTTP API: an entry point above the engine, like the CLI
     ("qiflow.pytest_plugin",),  # qiflow's pytest fixtures: daemon passes for plugin tests
     # entry points above the engine
@@ -61,6 +62,7 @@ OWNED = {
     "transitions": "qiflow.workflow",
     "click": "qiflow.cli",
     "matplotlib": "qiflow.spc",
+    "jinja2": "qiflow.web",
 }
 
 
