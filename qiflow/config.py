@@ -145,7 +145,8 @@ def load_settings(
                 f"web.trusted_proxies: {proxy!r} is not an IP address or network "
                 "(e.g. \"10.0.0.5\" or \"10.0.0.0/24\")"
             )
-    if not re.fullmatch(r"[A-Za-z0-9-]+", parsed.web.user_header):
+    header = parsed.web.user_header
+    if not header or not all(c.isascii() and (c.isalnum() or c == "-") for c in header):
         problems.append(
             f"web.user_header: {parsed.web.user_header!r} is not an HTTP header name "
             "(letters, digits and hyphens, e.g. \"X-Remote-User\")"
