@@ -538,8 +538,10 @@ class Engine:
         text: str | None,
         expected_version: int | None = None,
     ) -> Project:
-        """Replace a PDSA entry (``plan``, ``prediction``, ``study`` or ``observationN``);
-        ``text=None`` voids it."""
+        """Replace a PDSA entry (``plan``, ``prediction``, ``study``, ``act`` or
+        ``observationN``); ``text=None`` voids it. A corrected ``act`` (adopt, adapt or
+        abandon) gives the ideas the cycle tested that status; a voided one puts them back
+        in test and reopens the cycle. The project's state moves only by transitions."""
         return self._corrections.correct_pdsa(
             project, cycle, entry, Request(actor, expected_version), reason=reason, text=text
         )

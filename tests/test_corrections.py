@@ -200,3 +200,44 @@ def test_corrections_from_the_command_line(engine: Engine, db_url: str) -> None:
     refused = CliRunner().invoke(main, ["--db", db_url, "project", "fire", ref, "pause"])
     assert refused.exit_code == 1
     assert "withdrawn" in refused.stderr
+
+
+def _status(engine: Engine, ref: str, idea: str) -> str:
+    return engine.driver_diagram(ref).node(idea).status
+
+
+def test_an_act_decision_recorded_by_mistake_can_be_corrected(engine: Engine) -> None:
+    """adopt/adapt/abandon is a PDSA entry too: corrected to another decision, the change
+    ideas the cycle tested take the corrected status; the original stays in the trail."""
+    project = drive_to(engine, "adopted")
+    assert _status(engine, project.ref, "C1") == "adopted"
+    engine.correct_pdsa(
+        project.ref, 1, "act", actor=OWNER, text="adapt", reason="the team adapted it"
+    )
+    (cycle,) = engine.cycles(project.ref)
+    assert cycle.act == "adapt"
+    assert _status(engine, project.ref, "C1") == "adapted"
+    history = engine.history(project.ref)
+    corrected = [e for e in history if e.type == "pdsa.corrected"]
+    assert corrected[-1].payload == {
+        "cycle": 1,
+        "entry": "act",
+        "text": "adapt",
+        "reason": "the team adapted it",
+    }
+    assert any(e.payload.get("decision") == "adopt" for e in history)  # the original
+    with pytest.raises(ValidationError, match="'adoptt' is not one of adopt, adapt, abandon"):
+        engine.correct_pdsa(project.ref, 1, "act", actor=OWNER, text="adoptt", reason="x")
+    assert engine.verify_audit() == []
+
+
+def test_a_voided_act_decision_reopens_the_cycle(engine: Engine) -> None:
+    project = drive_to(engine, "adopted")
+    engine.correct_pdsa(project.ref, 1, "act", actor=OWNER, text=None, reason="not decided yet")
+    (cycle,) = engine.cycles(project.ref)
+    assert cycle.act is None
+    assert _status(engine, project.ref, "C1") == "testing"
+    assert _types(engine, project.ref)[-2:] == ["driver.status_changed", "pdsa.voided"]
+    with pytest.raises(ValidationError, match="has no act to correct"):
+        engine.correct_pdsa(project.ref, 1, "act", actor=OWNER, text=None, reason="again")
+    assert engine.verify_audit() == []

@@ -313,7 +313,10 @@ def pdsa_correct(
 ) -> None:
     """Correct (or, without --text, void) ENTRY of PDSA cycle CYCLE of project REF.
 
-    ENTRY is plan, prediction, study or observationN (the Nth observation).
+    ENTRY is plan, prediction, study, act (the Act decision: adopt, adapt or abandon) or
+    observationN (the Nth observation). A corrected act gives the change ideas the cycle
+    tested that status; a voided one puts them back in test and reopens the cycle. The
+    project's state does not move: fire the workflow's triggers for that.
     """
     done = state.engine().correct_pdsa(ref, cycle, entry, actor=actor, reason=reason, text=text)
     emit_project(done, as_json)

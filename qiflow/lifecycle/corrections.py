@@ -1,11 +1,14 @@
 """Putting right what was recorded by mistake, without rewriting history.
 
-A data point, a measure or a PDSA entry can be corrected or voided, and a project
-created in error withdrawn. Each is a command with a reason and an event; the original
-stays in the event trail, and every query (and so SPC, reminders and escalation, which
-read through them) follows the corrected record: a voided data point or measure is
+A data point, a measure or a PDSA entry (plan, prediction, an observation, study, or the
+Act decision) can be corrected or voided, and a project created in error withdrawn. Each
+is a command with a reason and an event; the original stays in the event trail, and
+every query (and so SPC, reminders and escalation, which read through them) follows the
+corrected record: a voided data point or measure is
 left out, a withdrawn project is listed, reminded and escalated nowhere and takes no
-further commands.
+further commands. A corrected Act decision gives the change ideas its cycle tested the
+corrected status (a voided one puts them back in test and reopens the cycle); the
+project's state is the workflow's and moves only by its transitions.
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ from datetime import datetime
 from typing import Any
 
 from qiflow import limits
+from qiflow.charter import diagram as dd
 from qiflow.clock import require_aware
 from qiflow.exceptions import ValidationError
+from qiflow.lifecycle import ideas
 from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.runner import Change, Request, Runner
 from qiflow.snapshots import DIRECTIONS, MEASURE_KINDS, Measure, Project
 from qiflow.store import Tx
 
 #: The PDSA entries that can be corrected or voided (observations by their number).
-PDSA_ENTRIES = ("plan", "prediction", "study")
+PDSA_ENTRIES = ("plan", "prediction", "study", "act")
+#: What a cycle's Act entry may say.
+ACT_DECISIONS = tuple(dd.ACT_STATUS)
 #: The event types corrections produce.
 EVENT_TYPES = (
     "datapoint.corrected",
@@ -128,6 +135,11 @@ def correct_pdsa(cycle: int, entry: str, text: str | None, reason: str) -> Chang
             if getattr(found, entry) is None:
                 raise ValidationError(f"PDSA cycle {cycle} of {ref} has no {entry} to correct")
             tx.records.save_cycle(draft.values["id"], cycle, {entry: text})
+            if entry == "act":  # the ideas the cycle tested follow the corrected decision
+                if text is None:
+                    ideas.reopen(draft, tx, cycle)
+                else:
+                    ideas.decide(draft, tx, cycle, text)
         payload: dict[str, Any] = {"cycle": cycle, "entry": entry, "reason": reason}
         if text is not None:
             payload["text"] = text
@@ -228,6 +240,11 @@ class CorrectionCommands:
             text = limits.check_text(text, entry, limit=limits.LONG, multiline=True).strip()
             if not text:
                 raise ValidationError(f"the corrected {entry} is empty: void it instead")
+            if entry == "act" and text not in ACT_DECISIONS:
+                raise ValidationError(
+                    f"act {text!r} is not one of {', '.join(ACT_DECISIONS)}; "
+                    "leave the text out to void the decision"
+                )
         change = correct_pdsa(cycle, entry, text, _reason(reason))
         return self._runner.run(project, "pdsa.correct", change, request)
 

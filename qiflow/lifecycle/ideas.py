@@ -30,6 +30,16 @@ def mark_testing(draft: Draft, tx: Tx, cycle: int, ids: Sequence[str]) -> None:
     _set_status(draft, tx, before, ids, dd.TESTING, {"cycle": cycle})
 
 
+def reopen(draft: Draft, tx: Tx, cycle: int) -> None:
+    """Cycle ``cycle``'s Act decision was voided: the live ideas it tested are in test again."""
+    found = tx.records.cycle(draft.values["id"], cycle)
+    if found is None or not found.tests:
+        return
+    before = tx.charters.diagram(draft.values["id"])
+    live = [i for i in found.tests if before.get(i) is not None]
+    _set_status(draft, tx, before, live, dd.TESTING, {"cycle": cycle})
+
+
 def decide(draft: Draft, tx: Tx, cycle: int, trigger: str) -> None:
     """The Act decision ``trigger`` on cycle ``cycle``: its ideas take the matching status."""
     status = dd.ACT_STATUS.get(trigger)
