@@ -143,13 +143,13 @@ def load_settings(
         except ValueError:
             problems.append(
                 f"web.trusted_proxies: {proxy!r} is not an IP address or network "
-                "(e.g. \"10.0.0.5\" or \"10.0.0.0/24\")"
+                '(e.g. "10.0.0.5" or "10.0.0.0/24")'
             )
     header = parsed.web.user_header
     if not header or not all(c.isascii() and (c.isalnum() or c == "-") for c in header):
         problems.append(
             f"web.user_header: {parsed.web.user_header!r} is not an HTTP header name "
-            "(letters, digits and hyphens, e.g. \"X-Remote-User\")"
+            '(letters, digits and hyphens, e.g. "X-Remote-User")'
         )
     if problems:
         raise ConfigError(f"{path or 'configuration'}: " + "; ".join(problems))

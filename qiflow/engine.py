@@ -224,10 +224,14 @@ class Engine:
         actor: str,
         workflow: str = DEFAULT_WORKFLOW,
         idempotency_key: str | None = None,
-        **fields: Unpack[ProjectFields],
+        fields: Mapping[str, Any] | None = None,
+        **changes: Unpack[ProjectFields],
     ) -> Project:
-        """Create a project in its workflow's initial state, pinned to the latest version."""
-        values = clean_fields({"title": title, **fields})
+        """Create a project in its workflow's initial state, pinned to the latest version.
+
+        ``fields`` sets the project fields plugins declare (:attr:`project_fields`),
+        checked like the built-in fields and recorded in ``project.created``."""
+        values = clean_fields({"title": title, **changes})
         if workflow not in self._latest:
             raise WorkflowDefinitionError(
                 f"no workflow file defines {workflow!r}; available: "
@@ -235,7 +239,7 @@ class Engine:
             )
         definition = self.registry.get(workflow, self._latest[workflow])
         request = Request(actor, idempotency_key=idempotency_key)
-        return self._commands.create(definition, values, request)
+        return self._commands.create(definition, values, request, fields)
 
     def update_project(
         self,

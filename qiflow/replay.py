@@ -58,7 +58,7 @@ def replay(events: Iterable[Event]) -> dict[str, Any]:
                     state_entered_at=event.created_at,
                     state_entered_version=1,
                     programme_status="none",
-                    fields={},
+                    fields=dict(p.get("fields") or {}),
                     withdrawn_at=None,
                 )
             case "project.updated":

@@ -105,3 +105,42 @@ def test_command_line_text_is_parsed_by_the_field_type() -> None:
         flag.parse("maybe")
     with pytest.raises(ValidationError, match="whole number"):
         band.parse("three")
+
+
+def test_fields_can_be_set_when_the_project_is_created(fields_engine: Engine) -> None:
+    created = fields_engine.create_project(
+        "Safer nights",
+        actor=OWNER,
+        owner=OWNER,
+        fields={"uses_pid": True, "data_steward": " dana ", "band": None},
+    )
+    assert created.fields == {"uses_pid": True, "data_steward": "dana"}
+    assert fields_engine.get(created.ref).fields == created.fields
+    [event] = fields_engine.history(created.ref)
+    assert event.type == "project.created"
+    assert event.payload["fields"] == {"uses_pid": True, "data_steward": "dana"}
+    assert fields_engine.verify_audit() == []
+    with pytest.raises(ValidationError, match="field band: 5 is not one of 1, 2, 3"):
+        fields_engine.create_project("Bad band", actor=OWNER, fields={"band": 5})
+    assert [p.ref for p in fields_engine.projects()] == [created.ref]  # nothing written
+
+
+def test_project_create_takes_fields_on_the_command_line(db_url: str) -> None:
+    """Through the installed qiflow-caldicott plugin's field, as a user would."""
+    from click.testing import CliRunner
+
+    from qiflow.cli import main
+
+    env = {"QIFLOW_ACTOR": OWNER, "QIFLOW_PLUGINS": "caldicott", "QIFLOW_CONFIG": ""}
+    runner = CliRunner()
+    args = ["--db", db_url, "project", "create", "Safer nights", "--owner", OWNER]
+    done = runner.invoke(
+        main, [*args, "--field", "uses_patient_identifiable_data=yes", "--json"], env=env
+    )
+    assert done.exit_code == 0, done.output
+    with Engine(db_url, allow_plugins=["caldicott"]) as engine:
+        (project,) = engine.projects()
+        assert project.fields == {"uses_patient_identifiable_data": True}
+    refused = runner.invoke(main, [*args, "--field", "colour=red"], env=env)
+    assert refused.exit_code == 2
+    assert "--field 'colour': no such field" in refused.output

@@ -20,6 +20,7 @@ from qiflow.cli.output import (
     table,
     when,
 )
+from qiflow.engine import Engine
 from qiflow.limits import MAX_SAVING
 from qiflow.snapshots import SCALES
 
@@ -75,11 +76,38 @@ def project() -> None:
     """Create, change, move and read QI projects."""
 
 
+plugin_field_option = click.option(
+    "--field",
+    "field_items",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a project field a plugin declares (repeatable; NAME= clears it). "
+    "`qiflow project fields` lists them.",
+)
+
+
+def _plugin_fields(engine: Engine, items: tuple[str, ...]) -> dict[str, Any]:
+    """``--field NAME=VALUE`` items read as the fields plugins declare them."""
+    declared = engine.project_fields
+    extra: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--field {item!r}: write NAME=VALUE")
+        spec = declared.get(name.strip())
+        if spec is None:
+            known = ", ".join(sorted(declared)) or "none are declared"
+            raise click.UsageError(f"--field {name.strip()!r}: no such field ({known})")
+        extra[spec.name] = spec.parse(text)
+    return extra
+
+
 @project.command()
 @click.argument("title")
 @field_options
 @click.option("--workflow", default="qi_project", show_default=True)
 @click.option("--idempotency-key", help="Repeat-safe key: a retry with it creates nothing new.")
+@plugin_field_option
 @actor_option
 @json_option
 @pass_context
@@ -89,13 +117,20 @@ def create(
     title: str,
     workflow: str,
     idempotency_key: str | None,
+    field_items: tuple[str, ...],
     actor: str,
     as_json: bool,
     **fields: Any,
 ) -> None:
     """Create a project titled TITLE in its workflow's first state."""
-    created = state.engine().create_project(
-        title, actor=actor, workflow=workflow, idempotency_key=idempotency_key, **_given(fields)
+    engine = state.engine()
+    created = engine.create_project(
+        title,
+        actor=actor,
+        workflow=workflow,
+        idempotency_key=idempotency_key,
+        fields=_plugin_fields(engine, field_items) or None,
+        **_given(fields),
     )
     emit_project(created, as_json)
 
@@ -109,14 +144,7 @@ def create(
     type=int,
     help="Refuse if the project is not at this version (optimistic locking).",
 )
-@click.option(
-    "--field",
-    "field_items",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Set a project field a plugin declares (repeatable; NAME= clears it). "
-    "`qiflow project fields` lists them.",
-)
+@plugin_field_option
 @actor_option
 @json_option
 @pass_context
@@ -135,17 +163,7 @@ def update(
     if not values and not field_items:
         raise click.UsageError("give at least one field to change, e.g. --sponsor ID")
     engine = state.engine()
-    declared = engine.project_fields
-    extra: dict[str, Any] = {}
-    for item in field_items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip():
-            raise click.UsageError(f"--field {item!r}: write NAME=VALUE")
-        spec = declared.get(name.strip())
-        if spec is None:
-            known = ", ".join(sorted(declared)) or "none are declared"
-            raise click.UsageError(f"--field {name.strip()!r}: no such field ({known})")
-        extra[spec.name] = spec.parse(text)
+    extra = _plugin_fields(engine, field_items)
     emit_project(
         engine.update_project(
             ref,

@@ -34,6 +34,4 @@ def serve(state: Context, /, host: str, port: int, cors_origins: tuple[str, ...]
         raise click.UsageError(
             f"the HTTP API needs its extra: pip install 'qiflow[http]' ({exc.name} is missing)"
         ) from None
-    web.serve(
-        state.engine(), state.settings().web, host=host, port=port, cors_origins=cors_origins
-    )
+    web.serve(state.engine(), state.settings().web, host=host, port=port, cors_origins=cors_origins)

@@ -38,10 +38,22 @@ class ProjectCommands:
         self._registry = registry
         self._clock = clock
 
-    def create(self, definition: Workflow, fields: Mapping[str, Any], request: Request) -> Project:
-        """``fields`` are already cleaned (:func:`qiflow.fields.clean_fields`)."""
+    def create(
+        self,
+        definition: Workflow,
+        fields: Mapping[str, Any],
+        request: Request,
+        plugin_fields: Mapping[str, Any] | None = None,
+    ) -> Project:
+        """``fields`` are already cleaned (:func:`qiflow.fields.clean_fields`);
+        ``plugin_fields``: values of the fields plugins declare, checked here."""
+        values = dict(fields)
+        extra = clean_plugin_fields(self._declared, plugin_fields or {})
+        given = {k: v for k, v in extra.items() if v is not None}
+        if given:
+            values["plugin_fields"] = given
         return self._runner.create(
-            definition, dict(fields), actor=request.actor, idempotency_key=request.idempotency_key
+            definition, values, actor=request.actor, idempotency_key=request.idempotency_key
         )
 
     def update(

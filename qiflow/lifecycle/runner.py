@@ -112,6 +112,8 @@ class Runner:
                 }
                 tx.projects.insert(row)
                 payload = {name: row[name] for name in EDITABLE_FIELDS}
+                if row.get("plugin_fields"):
+                    payload["fields"] = row["plugin_fields"]
                 payload.update(
                     ref=row["ref"],
                     workflow=definition.name,
