@@ -3,16 +3,20 @@ and their defences (CSRF, scopes, roles, the proxy header, escaping)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from qiflow import Engine
 from qiflow.config import WebSettings
-from tests.helpers import OWNER, SPONSOR, drive_to, new_project, to_measurement_plan
+from qiflow.testing import ManualClock
+from tests.helpers import LOW_RISK, OWNER, SPONSOR, drive_to, new_project, to_measurement_plan
 from tests.web_support import csrf_of, post_form, served, signed_in, site, token
 
 HOSTILE = '<script>alert("x")</script><b>bold</b>'
+ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"
 
 
 @pytest.mark.parametrize("path", ["/", "/projects/QI-0001", "/sign-out"])
@@ -210,15 +214,22 @@ def test_separation_of_duties_holds_through_the_forms(engine: Engine) -> None:
 
 
 def test_html_in_titles_is_escaped_everywhere(engine: Engine) -> None:
-    project = engine.create_project(HOSTILE, actor=OWNER, owner=OWNER, sponsor=SPONSOR)
-    client = signed_in(site(engine), engine, OWNER)
-    for path in ("/", f"/projects/{project.ref}"):
+    project = engine.create_project(
+        HOSTILE, actor=OWNER, owner=OWNER, sponsor=SPONSOR, expected_saving=300_000
+    )  # a candidate for the programme board
+    engine.request_signoff(project.ref, "qeia", LOW_RISK, actor=OWNER)  # on the sponsor's list
+    owner = signed_in(site(engine), engine, OWNER)
+    sponsor = signed_in(site(engine), engine, SPONSOR)
+    for client, path in (
+        (owner, "/"),
+        (owner, f"/projects/{project.ref}"),
+        (sponsor, "/my-work"),
+        (owner, "/programme"),
+    ):
         html = client.get(path).text
         assert "<script>alert" not in html, path
         assert "<b>bold</b>" not in html, path
-        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in html, (
-            path
-        )
+        assert ESCAPED in html, path
 
 
 def test_the_proxy_header_counts_only_from_a_trusted_proxy(engine: Engine) -> None:
@@ -233,3 +244,40 @@ def test_the_proxy_header_counts_only_from_a_trusted_proxy(engine: Engine) -> No
         answer = httpx.get(f"{base}/", headers={header: OWNER}, follow_redirects=False)
         assert answer.status_code == 303
         assert answer.headers["location"].startswith("/sign-in")
+
+
+def test_my_work_lists_what_awaits_me_my_overdue_reviews_and_signals(
+    engine: Engine, clock: ManualClock
+) -> None:
+    waiting = to_measurement_plan(engine, new_project(engine, "Waiting for a QEIA"))
+    engine.request_signoff(waiting.ref, "qeia", LOW_RISK, actor=OWNER)
+    testing = drive_to(engine, "pdsa_testing")
+    for value in [10, 11, 10, 12, 11, 10, 11, 12, 10, 11, 10, 11, 30]:
+        engine.record_data_point(testing.ref, "Missed doses", value, actor=OWNER)
+        clock.advance(timedelta(days=7))
+    sponsor = signed_in(site(engine), engine, SPONSOR).get("/my-work").text
+    awaiting = sponsor[sponsor.index('id="awaiting-table"') :]
+    assert f"{waiting.ref}: Waiting for a QEIA" in awaiting
+    assert "QEIA stage 1 (round 1)" in awaiting
+    owner = signed_in(site(engine), engine, OWNER).get("/my-work").text
+    assert "Nothing awaits your decision." in owner  # the requester: not theirs to decide
+    overdue = owner[owner.index('id="overdue-list"') :]
+    assert f"{testing.ref}: Reduce missed doses" in overdue
+    signals = owner[owner.index('id="signals-table"') :]
+    assert "Concern (outside limits)" in signals
+    assert "Concern (high)" in signals
+    stranger = signed_in(site(engine), engine, "mallory").get("/my-work").text
+    assert "Nothing awaits your decision." in stranger
+    assert "No signals on your projects" in stranger
+
+
+def test_programme_board_lists_programme_projects_and_candidates(engine: Engine) -> None:
+    big = engine.create_project(
+        "Trust-wide flow", actor=OWNER, owner=OWNER, sponsor=SPONSOR, expected_saving=300_000
+    )
+    new_project(engine, "Small change")
+    page = signed_in(site(engine), engine, OWNER).get("/programme").text
+    candidates = page[page.index('id="candidates-table"') :]
+    assert f"{big.ref}: Trust-wide flow" in candidates
+    assert "Not requested" in candidates
+    assert "Small change" not in page

@@ -220,6 +220,9 @@ def test_a_project_walks_from_idea_to_adopted_through_the_pages(
             walk.sign_out()
 
             walk.sign_in(SPONSOR, engine)
+            walk.open("/my-work")
+            assert "QI-0001: Safer night observations" in walk.text("awaiting-table")
+            walk.page("my-work-sponsor")
             walk.open("/projects/QI-0001")
             walk.tab_to("qeia-approve")
             ActionChains(driver).send_keys(Keys.SPACE).perform()
@@ -250,6 +253,10 @@ def test_a_project_walks_from_idea_to_adopted_through_the_pages(
             walk.fire("adopt")
             assert walk.text("state") == "Adopted"
             walk.page("project-adopted")
+            walk.open("/programme")
+            walk.page("programme-board")
+            walk.open("/my-work")
+            walk.page("my-work-lead")
             walk.open("/")
             walk.page("portfolio")
             assert "QI-0001: Safer night observations" in walk.text("stage-adopted-table")

@@ -130,3 +130,29 @@ def project_page(request: Request, ref: str) -> Response:
         may_act=who.may("write"),
         scores=[(f"{s:g}", f"{s:g}") for s in SCORES],
     )
+
+
+@router.get("/my-work", name="my_work")
+def my_work(request: Request) -> Response:
+    who = who_or_redirect(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    work = views.my_work(engine_of(request), who.actor)
+    return render(request, "my_work.html", title="My work", who=who, nav="my-work", work=work)
+
+
+@router.get("/programme", name="programme_board")
+def programme_board(request: Request) -> Response:
+    who = who_or_redirect(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    programme, candidates = views.programme_board(engine_of(request))
+    return render(
+        request,
+        "programme.html",
+        title="Programme board",
+        who=who,
+        nav="programme",
+        programme=programme,
+        candidates=candidates,
+    )

@@ -13,6 +13,7 @@ from qiflow import Engine, Project
 from qiflow.measurement import Picture, Progress
 from qiflow.measurement.drawing import svg
 from qiflow.snapshots import Event, Signoff, TriggerOption
+from qiflow.web.rendering import words
 
 #: Programme status values and how they read.
 PROGRAMME = {"none": "No", "candidate": "Candidate", "programme": "Programme"}
@@ -216,7 +217,112 @@ def project_page(engine: Engine, ref: str, actor: str) -> ProjectPage:
     )
 
 
-def when_due(value: datetime | None, now: datetime) -> str:
-    if value is None:
-        return ""
-    return "overdue" if value < now else ""
+def roles_of(engine: Engine, project: Project, actor: str) -> set[str]:
+    """The roles ``actor`` holds on ``project``: from plugins (owner, sponsor, ...) and the
+    staff directory, as the engine's rules count them."""
+    roles: set[str] = set()
+    for found in engine.pm.hook.qiflow_actor_roles(project=project, actor=actor):
+        roles.update(found)
+    person = engine.person(actor)
+    if person is not None and person.active:
+        roles.update(person.roles)
+    return roles
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A pending sign-off round that awaits a role the visitor holds."""
+
+    project: Project
+    signoff: Signoff
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SignalSeen:
+    project: Project
+    event: Event
+
+
+@dataclass(frozen=True)
+class MyWork:
+    awaiting: tuple[Awaiting, ...]
+    overdue: tuple[Row, ...]
+    signals: tuple[SignalSeen, ...]
+
+
+#: How many of the latest signals on one's projects My work lists.
+RECENT_SIGNALS = 20
+
+
+def my_work(engine: Engine, actor: str) -> MyWork:
+    now = engine.clock.now()
+    awaiting: list[Awaiting] = []
+    mine: list[Project] = []
+    for project in engine.projects():
+        held = roles_of(engine, project, actor)
+        if {"owner", "sponsor"} & held:
+            mine.append(project)
+        for signoff in engine.signoffs(project.ref):
+            decided = {d.role for d in signoff.decisions}
+            open_roles = tuple(r for r in signoff.roles if r in held and r not in decided)
+            if signoff.status == "pending" and open_roles:
+                awaiting.append(Awaiting(project, signoff, open_roles))
+    overdue = [
+        p
+        for p in mine
+        if p.owner == actor and p.next_review_at is not None and p.next_review_at < now
+    ]
+    signals = [
+        SignalSeen(project, event)
+        for project in mine
+        for event in engine.history(project.ref)
+        if event.type == "measure.signal"
+    ]
+    signals.sort(key=lambda s: s.event.created_at, reverse=True)
+    return MyWork(tuple(awaiting), tuple(rows(engine, overdue)), tuple(signals[:RECENT_SIGNALS]))
+
+
+@dataclass(frozen=True)
+class QeiaStatus:
+    """Where a project's QEIA stands: none, pending, stage 2, passed, expiring or expired."""
+
+    label: str
+    stage: str | None = None
+    valid_until: datetime | None = None
+
+
+#: A passed QEIA within this many days of its end is "expiring".
+EXPIRING_DAYS = 30
+
+
+def qeia_status(engine: Engine, project: Project) -> QeiaStatus:
+    rounds = engine.signoffs(project.ref, "qeia")
+    if not rounds:
+        return QeiaStatus("Not requested")
+    last = rounds[-1]
+    if last.status == "pending":
+        label = "Pending stage 2" if "stage 2" in last.stage else "Pending"
+        return QeiaStatus(label, last.stage)
+    if last.status == "passed" and last.valid_until is not None:
+        left = last.valid_until - engine.clock.now()
+        if left.total_seconds() <= 0:
+            return QeiaStatus("Expired", last.stage, last.valid_until)
+        if left.days < EXPIRING_DAYS:
+            return QeiaStatus("Expiring", last.stage, last.valid_until)
+    return QeiaStatus(words(last.status), last.stage, last.valid_until)
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    project: Project
+    qeia: QeiaStatus
+
+
+def programme_board(engine: Engine) -> tuple[list[BoardRow], list[BoardRow]]:
+    """The programme's projects, and the candidates for it."""
+    found = {
+        status: [BoardRow(p, qeia_status(engine, p)) for p in engine.projects(programme=status)]
+        for status in ("programme", "candidate")
+    }
+    return found["programme"], found["candidate"]
