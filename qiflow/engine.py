@@ -170,7 +170,9 @@ class Engine:
         self._corrections = CorrectionCommands(runner)
         self._queries = ProjectQueries(store, runner, lifecycle, self.clock)
         self._governance = GovernanceCommands(store, runner, lifecycle, gate_types, self.clock)
-        self._notifications = NotificationCommands(store, self.registry, self.person, self.zone)
+        self._notifications = NotificationCommands(
+            store, self.registry, self.person, self.zone, lookup=lifecycle.roles.holders
+        )
         self._charters = CharterCommands(store, runner)
         self._access = AccessCommands(store, self.clock)
         self._risks = RiskCommands(store, runner, lifecycle, self.clock)

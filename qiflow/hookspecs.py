@@ -44,6 +44,18 @@ def qiflow_directory() -> Directory | None:
     """
 
 
+@hookspec(firstresult=True)
+def qiflow_role_holders(role: str) -> Iterable[str] | None:
+    """Return the ids of the people who hold ``role`` in the trust's directory, or None
+    to leave the answer to other plugins and then to qiflow's ``person`` table.
+
+    qiflow asks it wherever it needs a role's holders: the approvers a sign-off reminder
+    or notice goes to, the transformation team that hears of escalations and overdue
+    reviews, and whether a person holds a role when they decide a sign-off or fire a
+    transition. The first plugin that answers (even with an empty list) wins.
+    """
+
+
 @hookspec
 def qiflow_roles() -> Iterable[str]:  # type: ignore[empty-body]
     """Declare role names that workflow files may use in ``roles``."""

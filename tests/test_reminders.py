@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from qiflow import ConfigError, DeliveryError, Engine, ManualClock, Notification, Person, hookimpl
+from qiflow import (
+    ConfigError,
+    DeliveryError,
+    Engine,
+    ManualClock,
+    Notification,
+    PermissionDenied,
+    Person,
+    hookimpl,
+)
 from qiflow.config import DaemonSettings, Settings
 from qiflow.daemon import Daemon
 from qiflow.notify.civil_time import parse_window
@@ -356,3 +365,44 @@ def test_outbox_rows_name_their_project_and_count_the_sending_attempt(
     clock.advance(hours=2)
     assert worker.deliver_once().sent == 1
     assert sorted((r.status, r.attempts) for r in engine.outbox()) == [("sent", 1), ("sent", 2)]
+
+
+class TrustDirectory:
+    """A trust's staff directory answering "who holds role X" (``qiflow_role_holders``)."""
+
+    @hookimpl
+    def qiflow_role_holders(self, role: str) -> list[str] | None:
+        holders = {"medical_director": ["dr.mehta"], "transformation_team": ["tina", "tom"]}
+        return holders.get(role)  # None: qiflow's person table answers
+
+
+def test_a_directory_plugin_says_who_holds_a_role(db_url: str) -> None:
+    """Reminders, escalations, notices and the gate's decider check all ask the plugin
+    first; a role it does not answer comes from the person table."""
+    clock = ManualClock(MONDAY_NOON)
+    with Engine(db_url, clock=clock, plugins=[Recorder(), TrustDirectory()]) as engine:
+        engine.import_people(
+            [
+                Person(id="md", name="Medical Director", roles=("medical_director",)),
+                Person(id="don", name="Director of Nursing", roles=("director_of_nursing",)),
+                Person(id="tt", name="Transformation", roles=("transformation_team",)),
+            ],
+            actor="admin",
+        )
+        project = new_project(engine)
+        form = {**LOW_RISK, "full_assessment": "reviewed"}
+        engine.request_signoff(project.ref, "qeia", form, actor=OWNER)
+        worker = Daemon(engine, settings(), name="d1")
+        clock.advance(days=8)
+        worker.sweep_once()
+        assert [k for k in keys(engine) if k.startswith("approvers")] == [
+            "approvers:don",  # the plugin does not answer for director_of_nursing
+            "approvers:dr.mehta",  # the plugin's medical director, not the table's md
+        ]
+        with pytest.raises(PermissionDenied, match="holds none of the roles"):
+            engine.decide_signoff(project.ref, "qeia", actor="md", approve=True)
+        engine.decide_signoff(project.ref, "qeia", actor="dr.mehta", approve=True)
+        clock.advance(days=31 + 14)  # the review is overdue: the team hears
+        worker.sweep_once()
+        team = sorted(k for k in keys(engine) if k.startswith("transformation_team"))
+        assert team == ["transformation_team:tina", "transformation_team:tom"]

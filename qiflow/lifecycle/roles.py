@@ -35,6 +35,19 @@ class Roles:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
         self.plugin_directory: Directory | None = pm.hook.qiflow_directory()
+        self._known: frozenset[str] | None = None
+
+    def holders(self, role: str) -> list[str] | None:
+        """Who holds ``role`` in a plugin's directory (``qiflow_role_holders``); None when
+        no plugin says, and qiflow's own directory answers."""
+        found = self._pm.hook.qiflow_role_holders(role=role)
+        return None if found is None else list(found)
+
+    def from_holders(self, person: str) -> set[str]:
+        """The roles the ``qiflow_role_holders`` hook lists ``person`` under."""
+        if self._known is None:
+            self._known = frozenset(r for found in self._pm.hook.qiflow_roles() for r in found)
+        return {role for role in self._known if person in (self.holders(role) or ())}
 
     def directory(self, tx: Tx) -> Directory:
         return self.plugin_directory or DatabaseDirectory(tx)
@@ -47,9 +60,15 @@ class Roles:
         return roles
 
     def of(self, project: Project, person: str, directory: Directory) -> set[str]:
-        """Roles from plugins and from the directory."""
-        roles = self.from_plugins(project, person)
+        """Roles from plugins (``qiflow_actor_roles``, ``qiflow_role_holders``) and from
+        the directory; for a role the holders hook answers, its answer alone counts."""
+        roles = self.from_plugins(project, person) | self.from_holders(person)
         record = directory.person(person)
         if record is not None and record.active:
-            roles.update(record.roles)
+            # a role the holders hook answers for is held by whom it names, no one else
+            roles.update(
+                role
+                for role in record.roles
+                if (named := self.holders(role)) is None or person in named
+            )
         return roles

@@ -13,7 +13,7 @@ from qiflow.notify import notices, reminders, risk_reminders
 from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
 from qiflow.notify.delivery import DeliveryReport, DeliverySettings, deliver_once
-from qiflow.notify.reminders import ReminderPolicy
+from qiflow.notify.reminders import ReminderPolicy, RoleLookup
 from qiflow.snapshots import OutboxStatus, Person, Queued
 from qiflow.store import Store
 from qiflow.workflow import WorkflowRegistry
@@ -28,7 +28,10 @@ class NotificationCommands:
         registry: WorkflowRegistry,
         person: Callable[[str], Person | None],
         zone: tzinfo | None = None,
+        lookup: RoleLookup | None = None,
     ) -> None:
+        #: Who holds a role in a plugin's directory (``qiflow_role_holders``).
+        self._lookup = lookup
         self._store = store
         #: The trust's time zone (None: the sending window's).
         self._zone = zone
@@ -53,9 +56,12 @@ class NotificationCommands:
                 registry=self._registry,
                 available=available,
                 zone=self._zone,
+                lookup=self._lookup,
             )
             due += risk_reminders.sweep(tx, now=now, policy=policy, available=available)
-            told = notices.sweep(tx, now=now, policy=policy, available=available)
+            told = notices.sweep(
+                tx, now=now, policy=policy, available=available, lookup=self._lookup
+            )
             tx.outbox.heartbeat(daemon, now, sweep=True)
         return due, told
 

@@ -14,7 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from qiflow.clock import ensure_utc
-from qiflow.notify.reminders import Preferences, approvers, role_holders
+from qiflow.notify.reminders import (
+    Preferences,
+    RoleHolders,
+    RoleLookup,
+    approvers,
+    role_holders,
+)
 from qiflow.store import Tx
 from qiflow.store.events import TrailEntry
 
@@ -100,7 +106,12 @@ def _text(event: TrailEntry, payload: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def sweep(
-    tx: Tx, *, now: datetime, policy: ReminderPolicy, available: Iterable[str] | None = None
+    tx: Tx,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    available: Iterable[str] | None = None,
+    lookup: RoleLookup | None = None,
 ) -> int:
     """Enqueue notices for events after the cursor; advance it. Returns how many were new."""
     cursor = tx.counters.value(CURSOR)
@@ -110,7 +121,7 @@ def sweep(
     events = tx.events.after(cursor, BATCH)
     if not events:
         return 0
-    holders: dict[str, list[str]] | None = None
+    holders: RoleHolders | None = None
     rows: list[dict[str, Any]] = []
     preferences = Preferences(tx, policy, available)
     for event in events:
@@ -121,7 +132,7 @@ def sweep(
         if not told:
             continue
         if holders is None:  # read the directory once, and only if some event is told
-            holders = role_holders(tx)
+            holders = role_holders(tx, lookup)
         recipients: set[str] = set()
         for who in told:
             if who in ("owner", "sponsor") and getattr(event, who):

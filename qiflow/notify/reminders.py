@@ -14,7 +14,7 @@ so its cost grows with what is due, not with the size of the portfolio.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -151,20 +151,48 @@ class Preferences:
         return tuple(routing.get(kind, fallback))
 
 
-def role_holders(tx: Tx) -> dict[str, list[str]]:
-    """Active people by role, from the person table."""
-    holders: dict[str, list[str]] = {}
-    for person in tx.people.all():
-        if person.active:
-            for role in person.roles:
-                holders.setdefault(role, []).append(person.id)
-    return holders
+#: Who holds a role in a plugin's directory (the ``qiflow_role_holders`` hook): person
+#: ids, or None when the directory does not say (then qiflow's person table answers).
+RoleLookup = Callable[[str], Iterable[str] | None]
+
+
+class RoleHolders:
+    """Who holds each role: a plugin's directory first, else the active people of the
+    person table (read once, and only if some role is not answered by the plugin)."""
+
+    def __init__(self, tx: Tx, lookup: RoleLookup | None = None) -> None:
+        self._tx = tx
+        self._lookup = lookup
+        self._table: dict[str, list[str]] | None = None
+        self._found: dict[str, list[str]] = {}
+
+    def get(self, role: str, default: Sequence[str] = ()) -> list[str]:
+        if role not in self._found:
+            answer = self._lookup(role) if self._lookup is not None else None
+            if answer is None:
+                answer = self._person_table().get(role, list(default))
+            self._found[role] = list(dict.fromkeys(answer))
+        return self._found[role]
+
+    def _person_table(self) -> dict[str, list[str]]:
+        if self._table is None:
+            self._table = {}
+            for person in self._tx.people.all():
+                if person.active:
+                    for role in person.roles:
+                        self._table.setdefault(role, []).append(person.id)
+        return self._table
+
+
+def role_holders(tx: Tx, lookup: RoleLookup | None = None) -> RoleHolders:
+    """Who holds each role: ``lookup`` (a plugin's directory) first, then the person table."""
+    return RoleHolders(tx, lookup)
 
 
 def approvers(
     roles: Iterable[str],
     sponsor: str | None,
-    holders: Mapping[str, list[str]],
+    holders: RoleHolders,
     *excluded: str | None,
 ) -> set[str]:
     """Who can decide a sign-off awaiting ``roles``: the project's sponsor for "sponsor",
@@ -190,6 +218,7 @@ def sweep(
     limit: int | None = None,
     available: Iterable[str] | None = None,
     zone: tzinfo | None = None,
+    lookup: RoleLookup | None = None,
 ) -> int:
     """Enqueue every reminder and escalation that is due by ``now``; return how many were new.
 
@@ -199,7 +228,8 @@ def sweep(
     now = ensure_utc(now)
     preferences = Preferences(tx, policy, available)
     due_projects = tx.projects.due_for_review(now, limit)
-    team = role_holders(tx).get("transformation_team", []) if due_projects else []
+    holders = role_holders(tx, lookup)
+    team = holders.get("transformation_team") if due_projects else []
     rows: list[dict[str, Any]] = []
     for project in due_projects:
         due = project.next_review_at
@@ -243,7 +273,7 @@ def sweep(
                             "created_at": now,
                         }
                     )
-    rows.extend(_signoff_rows(tx, now, policy, preferences))
+    rows.extend(_signoff_rows(tx, now, policy, preferences, holders))
     rows.extend(_score_rows(tx, now, policy, preferences, registry))
     return tx.outbox.enqueue(rows)
 
@@ -321,7 +351,7 @@ def _final(registry: WorkflowRegistry, project: Project) -> bool:
 
 
 def _signoff_rows(
-    tx: Tx, now: datetime, policy: ReminderPolicy, preferences: Preferences
+    tx: Tx, now: datetime, policy: ReminderPolicy, preferences: Preferences, holders: RoleHolders
 ) -> list[dict[str, Any]]:
     """Approvers of sign-offs pending a week; owners of approvals about to run out."""
     found = tx.signoffs.to_remind(
@@ -330,7 +360,6 @@ def _signoff_rows(
     )
     if not found:
         return []
-    holders = role_holders(tx)
     rows: list[dict[str, Any]] = []
     for item in found:
         s = item.signoff
