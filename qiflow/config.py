@@ -64,6 +64,8 @@ class Settings:
     plugins_allow: tuple[str, ...] | None = None
     path: Path | None = None
     web: WebSettings = field(default_factory=WebSettings)
+    #: Where the daemon serves metrics and health (``[metrics] address``); None: nowhere.
+    metrics_address: tuple[str, int] | None = None
 
     @property
     def window(self) -> SendingWindow:
@@ -151,6 +153,7 @@ def load_settings(
             f"web.user_header: {parsed.web.user_header!r} is not an HTTP header name "
             '(letters, digits and hyphens, e.g. "X-Remote-User")'
         )
+    metrics = _address(env.get("QIFLOW_METRICS_ADDRESS") or parsed.metrics.address, problems)
     if problems:
         raise ConfigError(f"{path or 'configuration'}: " + "; ".join(problems))
     if check_permissions and path is not None and secrets:
@@ -179,6 +182,7 @@ def load_settings(
             trusted_proxies=tuple(parsed.web.trusted_proxies),
             user_header=parsed.web.user_header,
         ),
+        metrics_address=metrics,
     )
 
 
@@ -228,6 +232,20 @@ def _sending(
         problems.append(f"{key}: {exc}")
         return SendingWindow(), digest
     return window, digest
+
+
+def _address(raw: str | None, problems: list[str]) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:9464`` for IPv6) as (host, port)."""
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or int(port) > 65535:
+        problems.append(
+            f'metrics.address: {raw!r} is not HOST:PORT (e.g. "127.0.0.1:9464" or "[::1]:9464")'
+        )
+        return None
+    return host, int(port)
 
 
 def _routing(raw: Mapping[str, Sequence[str]], problems: list[str]) -> dict[str, tuple[str, ...]]:

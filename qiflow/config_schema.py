@@ -70,6 +70,13 @@ class WebTable(_Table):
     user_header: str = "X-Remote-User"
 
 
+class MetricsTable(_Table):
+    """``[metrics]``: where the daemon serves /metrics, /livez and /readyz (off when unset)."""
+
+    #: ``HOST:PORT`` (``[::1]:9464`` for IPv6); port 0 picks a free one.
+    address: str | None = None
+
+
 class ConfigFile(_Table):
     """The whole of ``qiflow.toml``."""
 
@@ -81,6 +88,7 @@ class ConfigFile(_Table):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     plugins: PluginsTable = PluginsTable()
     web: WebTable = WebTable()
+    metrics: MetricsTable = MetricsTable()
 
 
 def _key(loc: Sequence[int | str]) -> str:

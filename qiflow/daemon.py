@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -25,6 +26,7 @@ from qiflow.config import Settings
 from qiflow.engine import Engine
 from qiflow.exceptions import ConfigError
 from qiflow.logs import get_logger
+from qiflow.metrics import DaemonMetrics, Health, HealthServer, readiness_problems
 from qiflow.notify.delivery import DeliveryReport
 
 log = get_logger("qiflow.daemon")
@@ -45,7 +47,14 @@ class Daemon:
         self.settings = settings
         self.clock = clock or engine.clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.channels = engine.channels(settings.channels)
+        self.metrics = DaemonMetrics()
+        self.channels = self.metrics.measured(engine.channels(settings.channels))
+        intervals = (settings.daemon.sweep_interval, settings.daemon.delivery_interval)
+        self.health = Health(
+            lambda: readiness_problems(engine, settings.channels, self.channels),
+            stale_after=2 * max(intervals) + 60,
+            metrics=self.metrics,
+        )
         missing = sorted(set(settings.channels) - set(self.channels))
         if missing:
             log.warning("configured channels that no plugin provides", channels=missing)
@@ -64,10 +73,16 @@ class Daemon:
     # one pass of each kind ------------------------------------------------------------
     def sweep_once(self) -> int:
         """Expire run-out approvals, then enqueue due reminders and event notices."""
-        expired = self.engine.expire_signoffs(actor=f"daemon:{self.name}")
+        began = time.perf_counter()
+        with self.metrics.command("expire_signoffs"):
+            expired = self.engine.expire_signoffs(actor=f"daemon:{self.name}")
         due, told = self.engine.sweep_notifications(
             self.settings.policy, daemon=self.name, now=self.clock.now(), channels=self.channels
         )
+        self.metrics.sweep_seconds.observe(time.perf_counter() - began)
+        for kind, found in (("reminder", due), ("notice", told), ("signoff_expired", len(expired))):
+            self.metrics.sweep_items.labels(kind).inc(found)
+        self.metrics.observe_outbox(self.engine)
         log.info(
             "sweep", daemon=self.name, reminders=due, notices=told, signoffs_expired=len(expired)
         )
@@ -83,7 +98,9 @@ class Daemon:
                 window=self.settings.policy.window,
                 stopping=self.stopping.is_set,
             )
+        self.metrics.dead_letters.inc(report.dead)
         if report.claimed:
+            self.metrics.observe_outbox(self.engine)
             log.info(
                 "delivery",
                 daemon=self.name,
@@ -102,7 +119,11 @@ class Daemon:
     # the long-running loop -------------------------------------------------------------
     def run(self, *, handle_signals: bool = True) -> None:
         """Run until :meth:`stop` (or a signal); then stop cleanly."""
+        address = self.settings.metrics_address
+        server = HealthServer(address, self.health, self.metrics) if address else None
         previous = self._install_signals() if handle_signals else {}
+        if server is not None:
+            server.start()
         scheduler = BackgroundScheduler(timezone=UTC)
         first = datetime.now(UTC)
         scheduler.add_job(
@@ -138,6 +159,8 @@ class Daemon:
             released = self.engine.release_notifications(self.name)
             if finished:
                 self._busy.release()
+            if server is not None:
+                server.stop()
             log.info(
                 "daemon stopped", daemon=self.name, released=released, in_flight_finished=finished
             )
@@ -151,6 +174,7 @@ class Daemon:
         def run() -> None:
             if self.stopping.is_set():
                 return
+            self.health.tick()
             try:
                 job()
             except Exception:
@@ -159,6 +183,8 @@ class Daemon:
                     daemon=self.name,
                     job=job.__name__,
                 )
+            finally:
+                self.health.tick()
 
         run.__name__ = job.__name__
         return run

@@ -47,6 +47,7 @@ from qiflow.lifecycle.runner import Request, Runner, acting_service
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.measurement import Picture, Progress
+from qiflow.notify import notices
 from qiflow.notify.api import NotificationCommands
 from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
@@ -72,6 +73,7 @@ from qiflow.snapshots import (
     TriggerOption,
 )
 from qiflow.store import ProjectFilter, RiskFilter, Store
+from qiflow.store.operations import Depth
 from qiflow.workflow import Workflow, WorkflowRegistry, load_directory
 from qiflow.workflow.catalog import build_registry, default_workflows_dir
 
@@ -1109,6 +1111,20 @@ class Engine:
     def outbox_status(self) -> OutboxStatus:
         """Notifications by status, the oldest one due, and what each daemon last did."""
         return self._notifications.status()
+
+    def outbox_depth(self) -> list[Depth]:
+        """Notifications counted by status and channel (for the daemon's metrics)."""
+        with self._store.read() as tx:
+            return tx.operations.outbox_depth()
+
+    def database_now(self) -> datetime:
+        """The database server's clock (the daemons judge "due" by it)."""
+        return self._store.now()
+
+    def subscriber_lag(self) -> dict[str, int]:
+        """Events committed after each event reader's cursor, by reader."""
+        with self._store.read() as tx:
+            return tx.operations.lag([notices.CURSOR])
 
     def retry_notifications(self, ids: Sequence[int] | None = None) -> int:
         """Put dead letters (all, or those with ``ids``) back in the queue; how many."""

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qiflow.pytest_plugin",),  # qiflow's pytest fixtures: daemon passes for plugin tests
     # entry points above the engine
     ("qiflow.daemon", "qiflow.demo", "qiflow.testing", "qiflow.doctor"),
+    ("qiflow.metrics",),  # the daemon's metrics and health answers
     ("qiflow.config",),
     ("qiflow",),  # the public API: re-exports only
     ("qiflow.engine",),  # the facade
@@ -59,6 +60,7 @@ OWNED = {
     "alembic": "qiflow.store",
     "psycopg": "qiflow.store",
     "apscheduler": "qiflow.daemon",
+    "prometheus_client": "qiflow.metrics",
     "transitions": "qiflow.workflow",
     "click": "qiflow.cli",
     "matplotlib": "qiflow.spc",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -13,8 +15,10 @@ from qiflow.cli.output import emit_json, json_option, table, use_zone, when
 from qiflow.config import Settings, load_settings, plugin_manager
 from qiflow.daemon import Daemon
 from qiflow.engine import DatabaseClock, Engine
+from qiflow.exceptions import QiflowError
 from qiflow.logs import configure_logging
-from qiflow.snapshots import NOTIFICATION_STATUSES
+from qiflow.metrics import readiness_problems
+from qiflow.snapshots import NOTIFICATION_STATUSES, OutboxStatus
 
 PENDING, SENDING, SENT, DEAD = NOTIFICATION_STATUSES
 
@@ -51,6 +55,16 @@ def _engine(
     )
 
 
+@contextmanager
+def _closing(clock: object) -> Iterator[None]:
+    """Close the database clock's connections with the engine."""
+    try:
+        yield
+    finally:
+        if isinstance(clock, DatabaseClock):
+            clock.close()
+
+
 def _configured_engine(ctx: click.Context, config_path: Path | None) -> Engine:
     """The engine of --db, or of the configuration file, without reading channel secrets."""
     state = ctx.find_object(Context)
@@ -77,7 +91,7 @@ def daemon(ctx: click.Context, config_path: Path | None, once: bool, name: str |
     if root.get_parameter_source("log_level") is ParameterSource.DEFAULT:
         configure_logging(json=True if root.params.get("log_json") else None, level="info")
     settings = load_settings(config_path, check_permissions=True)
-    with _engine(ctx, state, settings, database_clock=True) as engine:
+    with _engine(ctx, state, settings, database_clock=True) as engine, _closing(engine.clock):
         worker = Daemon(engine, settings, name=name)
         if once:
             enqueued, report = worker.once()
@@ -98,17 +112,42 @@ def daemon(ctx: click.Context, config_path: Path | None, once: bool, name: str |
 
 @daemon.command()
 @config_option
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 unless healthy: the database reachable at this qiflow's schema, every "
+    "configured channel provided, and a daemon swept within --max-age (for cron monitors).",
+)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=1),
+    help="With --check: seconds since some daemon's last sweep [default: 3 x "
+    "[daemon] sweep_interval + 60].",
+)
 @json_option
 @click.pass_context
-def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
+def status(
+    ctx: click.Context,
+    config_path: Path | None,
+    check: bool,
+    max_age: float | None,
+    as_json: bool,
+) -> None:
     """Last sweep and delivery of each daemon, queue depth, oldest pending, dead letters."""
     state = ctx.find_object(Context)
     assert state is not None
+    if check:
+        _check(ctx, state, config_path, max_age, as_json)
+        return
     with _configured_engine(ctx, config_path) as engine:
         found = engine.outbox_status()
     if as_json:
         emit_json(found)
         return
+    _show_status(found)
+
+
+def _show_status(found: OutboxStatus) -> None:
     counts = found.counts
     click.echo(
         f"queue: {counts.get('pending', 0)} pending, {counts.get('sending', 0)} being "
@@ -122,6 +161,54 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
         )
     else:
         click.echo("no daemon has run against this database yet")
+
+
+def _check(
+    ctx: click.Context,
+    state: Context,
+    config_path: Path | None,
+    max_age: float | None,
+    as_json: bool,
+) -> None:
+    """``daemon status --check``: one line per problem, exit status 1 if there is any."""
+    found: OutboxStatus | None = None
+    try:
+        settings = load_settings(config_path)
+        limit = max_age or 3 * settings.daemon.sweep_interval + 60
+        with _engine(ctx, state, settings) as engine:
+            problems = readiness_problems(
+                engine, settings.channels, engine.channels(settings.channels)
+            )
+            if not problems:
+                found = engine.outbox_status()
+                problems += _stale(found, engine.database_now(), limit)
+    except QiflowError as exc:
+        problems = [str(exc)]
+    problems = [" ".join(p.split()) for p in problems]  # one line each (psycopg's span two)
+    if as_json:
+        emit_json({"ok": not problems, "problems": problems, "status": found})
+    else:
+        if found is not None:
+            _show_status(found)
+        for problem in problems:
+            click.echo(f"not ready: {problem}")
+        if not problems:
+            click.echo("ok: the database answers at this qiflow's schema and a daemon sweeps")
+    if problems:
+        ctx.exit(1)
+
+
+def _stale(found: OutboxStatus, now: datetime, limit: float) -> list[str]:
+    sweeps = [d.last_sweep_at for d in found.daemons if d.last_sweep_at is not None]
+    if not sweeps:
+        return ["no daemon has swept this database yet: start `qiflow daemon`"]
+    age = (now - max(sweeps)).total_seconds()
+    if age > limit:
+        return [
+            f"no daemon has swept for {age:.0f}s (limit {limit:.0f}s): check that "
+            "`qiflow daemon` runs and its log"
+        ]
+    return []
 
 
 @click.group(name="outbox")

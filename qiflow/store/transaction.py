@@ -28,6 +28,7 @@ from qiflow.store.counters import Counters
 from qiflow.store.events import Events, Idempotency
 from qiflow.store.measures import Measurement
 from qiflow.store.migrate import check_known
+from qiflow.store.operations import Operations
 from qiflow.store.outbox import Outbox
 from qiflow.store.people import People
 from qiflow.store.projects import Projects, Records
@@ -55,6 +56,7 @@ class Tx:
         self.requests = Requests(conn, postgres=postgres)
         self.risks = Risks(conn)
         self.measurement = Measurement(conn)
+        self.operations = Operations(conn)
 
 
 class Store:
