@@ -1,7 +1,9 @@
 """The finance sign-off gate, loaded through its entry point and named by a workflow file.
 
 Nothing here registers the plugin by hand: these tests need the package installed
-(``pip install -e plugins/qiflow-finance``), and fail, not skip, without it.
+(``pip install -e plugins/qiflow-finance``), and fail, not skip, without it. The engine,
+its clock and daemon passes come from qiflow's pytest plugin (``qiflow_engine``,
+``qiflow_clock``, ``qiflow_daemon_pass``), which installing qiflow registers.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from qiflow import (
 from qiflow.builtin.qeia import DOMAINS as QEIA_DOMAINS
 from qiflow.cli import main
 from qiflow.lifecycle.vocabulary import vocabulary
+from qiflow.testing import temporary_engine
 from qiflow.workflow import load_file
 from qiflow.workflow.catalog import default_workflows_dir
 
@@ -73,13 +77,23 @@ def write_workflow(tmp_path: Path) -> WriteWorkflow:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def qiflow_clock() -> ManualClock:
+    """The pytest plugin's clock, from Monday 5 January 2026 (the dates below count on it)."""
+    return ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
 
 
-def open_engine(tmp_path: Path, workflows: Path, clock: ManualClock) -> Engine:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    engine = Engine(url, workflows_dir=workflows, clock=clock, migrate=True)
+@pytest.fixture
+def clock(qiflow_clock: ManualClock) -> ManualClock:
+    return qiflow_clock
+
+
+@pytest.fixture
+def qiflow_workflows_dir(write_workflow: WriteWorkflow) -> Path:
+    """The pytest plugin's engine loads the default workflow with the finance gate added."""
+    return write_workflow()
+
+
+def with_people(engine: Engine) -> Engine:
     engine.import_people(
         [
             Person(id=FINANCE, name="Farah Patel", roles=(ROLE,)),
@@ -91,9 +105,8 @@ def open_engine(tmp_path: Path, workflows: Path, clock: ManualClock) -> Engine:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, write_workflow: WriteWorkflow, clock: ManualClock) -> Iterator[Engine]:
-    with open_engine(tmp_path, write_workflow(), clock) as built:
-        yield built
+def engine(qiflow_engine: Engine) -> Engine:
+    return with_people(qiflow_engine)
 
 
 # helpers ----------------------------------------------------------------------------------
@@ -440,9 +453,11 @@ def test_an_approval_expires_after_twelve_months(engine: Engine, clock: ManualCl
 
 
 def test_the_workflow_file_sets_how_long_an_approval_stands(
-    tmp_path: Path, write_workflow: WriteWorkflow, clock: ManualClock
+    write_workflow: WriteWorkflow, clock: ManualClock
 ) -> None:
-    with open_engine(tmp_path, write_workflow('valid_for = "P3M"'), clock) as engine:
+    workflows = write_workflow('valid_for = "P3M"', name="three_months")
+    with temporary_engine(clock=clock, workflows_dir=workflows) as (built, _):
+        engine = with_people(built)
         project = approved(engine)
         (signoff,) = engine.signoffs(project.ref, "finance")
         assert signoff.valid_for == "P3M"
@@ -452,6 +467,28 @@ def test_the_workflow_file_sets_how_long_an_approval_stands(
         assert start_testing(engine, project.ref).reasons == (
             "Finance sign-off: expired on 2026-04-05; request a new review",
         )
+
+
+# reminders, through one daemon pass ----------------------------------------------------------
+
+
+def test_a_pending_finance_signoff_reminds_the_business_partner(
+    engine: Engine, clock: ManualClock, qiflow_daemon_pass: Any
+) -> None:
+    project = at_measurement_plan(engine)
+    engine.request_signoff(project.ref, "finance", FORM, actor=OWNER)
+    first = qiflow_daemon_pass()  # the request itself is told at once
+    assert FINANCE in {n.recipient for n in first.received["console"]}
+    clock.advance(days=8)  # a week pending: the approvers are reminded
+    later = qiflow_daemon_pass()
+    reminded = [n for n in later.received["console"] if n.recipient == FINANCE]
+    assert reminded, later.received
+    assert any(
+        item.project_ref == project.ref and "awaits your decision" in item.subject
+        for n in reminded
+        for item in n.items
+    )
+    assert OWNER not in {n.recipient for n in reminded}
 
 
 # the command line, as in the README ------------------------------------------------------------
