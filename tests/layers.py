@@ -65,6 +65,7 @@ OWNED = {
     "click": "qiflow.cli",
     "matplotlib": "qiflow.spc",
     "jinja2": "qiflow.web",
+    "weasyprint": "qiflow.web",
 }
 
 

@@ -225,6 +225,7 @@ def test_html_in_titles_is_escaped_everywhere(engine: Engine) -> None:
         (owner, f"/projects/{project.ref}"),
         (sponsor, "/my-work"),
         (owner, "/programme"),
+        (owner, "/reports/committee"),
     ):
         html = client.get(path).text
         assert "<script>alert" not in html, path

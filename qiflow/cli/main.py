@@ -15,6 +15,7 @@ from qiflow.cli import (
     measurement,
     projects,
     records,
+    report,
     risks,
     serve,
     tokens,
@@ -100,6 +101,7 @@ def _register() -> None:
     main.add_command(backup.backup)
     main.add_command(backup.restore)
     main.add_command(serve.serve)
+    main.add_command(report.report)
     main.add_command(tokens.token)
 
 

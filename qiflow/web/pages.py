@@ -12,9 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from qiflow import QiflowError, UnknownProject
 from qiflow.measurement import SCORES
-from qiflow.web import views
+from qiflow.web import pack, views
 from qiflow.web.forms import read_form
 from qiflow.web.responses import (
+    NO_STORE,
     engine_of,
     flash,
     refused_form,
@@ -155,4 +156,48 @@ def programme_board(request: Request) -> Response:
         nav="programme",
         programme=programme,
         candidates=candidates,
+    )
+
+
+REPORT_TYPES = {
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
+@router.get("/reports/{name}", name="report")
+def report(request: Request, name: str, since: str = "") -> Response:
+    """The committee (or board) pack as a page; ``NAME.pdf``, ``.csv`` or ``.html`` downloads it."""
+    who = who_or_redirect(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    kind, _, suffix = name.partition(".")
+    engine = engine_of(request)
+    try:
+        start = pack.parse_since(since, engine.zone) if since.strip() else None
+        built = pack.build(engine, kind, since=start)
+    except QiflowError as exc:
+        return render(request, "refused.html", title="Cannot make that report", who=who,
+                      status=400 if kind in pack.KINDS else 404, reason=str(exc))
+    env = request.app.state.templates
+    headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{kind}-pack.{suffix}"'}
+    if suffix == "pdf":
+        return Response(pack.pdf(env, built), media_type=REPORT_TYPES["pdf"], headers=headers)
+    if suffix == "csv":
+        return Response(pack.csv_text(built), media_type=REPORT_TYPES["csv"], headers=headers)
+    if suffix == "html":
+        return Response(pack.html(env, built), media_type=REPORT_TYPES["html"], headers=headers)
+    if suffix:
+        return render(request, "refused.html", title="Unknown format", who=who, status=404,
+                      reason=f"A pack comes as .pdf, .csv or .html, not .{suffix}.")
+    return render(
+        request,
+        "report.html",
+        title=built.meeting,
+        who=who,
+        nav=kind,
+        pack=built,
+        since_text=since,
+        query=f"?since={since}" if since else "",
     )
