@@ -53,6 +53,7 @@ from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
 from qiflow.notify.delivery import DeliveryReport, DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
+from qiflow.notify.subscriptions import Subscriptions
 from qiflow.plugins import allow_list_from_env, build_channels, get_plugin_manager
 from qiflow.risks.heatmap import HeatMap
 from qiflow.risks.policy import RiskPolicy
@@ -72,7 +73,7 @@ from qiflow.snapshots import (
     Token,
     TriggerOption,
 )
-from qiflow.store import ProjectFilter, RiskFilter, Store
+from qiflow.store import ProjectFilter, RiskFilter, Store, Subscriber
 from qiflow.store.operations import Depth
 from qiflow.workflow import Workflow, WorkflowRegistry, load_directory
 from qiflow.workflow.catalog import build_registry, default_workflows_dir
@@ -175,6 +176,7 @@ class Engine:
         self._notifications = NotificationCommands(
             store, self.registry, self.person, self.zone, lookup=lifecycle.roles.holders
         )
+        self._subscriptions = Subscriptions(store)
         self._charters = CharterCommands(store, runner)
         self._access = AccessCommands(store, self.clock)
         self._risks = RiskCommands(store, runner, lifecycle, self.clock)
@@ -1140,6 +1142,20 @@ class Engine:
         event that commits late is never skipped): the feed for subscribers."""
         with self._store.read() as tx:
             return tx.events.committed_after(seq, limit)
+
+    def subscribe(self, name: str, *, from_seq: int | None = None) -> Subscriber:
+        """Start the durable subscriber ``name`` (if new): from ``from_seq``, or from now
+        (the events committed so far are not its). Event notices are the subscriber
+        ``qiflow.notices``."""
+        return self._subscriptions.subscribe(name, now=self.clock.now(), from_seq=from_seq)
+
+    def replay_events(self, name: str, *, from_seq: int) -> Subscriber:
+        """Move subscriber ``name``'s cursor: it gets every event after ``from_seq`` again."""
+        return self._subscriptions.replay(name, from_seq=from_seq, now=self.clock.now())
+
+    def subscribers(self) -> list[Subscriber]:
+        """Every durable subscriber: cursor, failures, last error, lease."""
+        return self._subscriptions.all()
 
     def readiness(self) -> str | None:
         """None when the database answers and is at this qiflow's schema; else why not."""

@@ -80,6 +80,7 @@ def setup(db_url: str) -> Iterator[tuple[Engine, ManualClock, Recorder]]:
         ],
         actor="admin",
     )
+    engine.subscribe("qiflow.notices", from_seq=0)  # notices of every event, from the first
     yield engine, clock, recorder
     engine.close()
 

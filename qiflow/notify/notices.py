@@ -27,7 +27,8 @@ from qiflow.store.events import TrailEntry
 if TYPE_CHECKING:
     from qiflow.notify.reminders import ReminderPolicy
 
-CURSOR = "event_notices"
+#: The durable subscriber whose cursor the notices keep (see qiflow.store.subscribers).
+SUBSCRIBER = "qiflow.notices"
 BATCH = 5_000
 
 #: Which events are told, and to whom.
@@ -113,11 +114,20 @@ def sweep(
     available: Iterable[str] | None = None,
     lookup: RoleLookup | None = None,
 ) -> int:
-    """Enqueue notices for events after the cursor; advance it. Returns how many were new."""
-    cursor = tx.counters.value(CURSOR)
-    if cursor is None:
-        tx.counters.next(CURSOR)  # creates the row at 1; nothing has been read yet
-        cursor = 0
+    """Enqueue notices for events after the cursor; advance it. Returns how many were new.
+
+    The first sweep of a database only records where "now" is in the trail; move the
+    cursor with ``Engine.replay_events(SUBSCRIBER, from_seq=...)`` to start elsewhere.
+    """
+    found = tx.subscribers.get(SUBSCRIBER, lock=True)
+    if found is None:
+        # A new consumer starts from now (what is committed by now), never from the first
+        # event: an old database's first daemon run must not tell a year-old decision.
+        start = tx.events.horizon()
+        if start is not None:
+            tx.subscribers.start(SUBSCRIBER, start, now)
+        return 0
+    cursor = found.position
     events = tx.events.after(cursor, BATCH)
     if not events:
         return 0
@@ -165,5 +175,5 @@ def sweep(
                 )
     new = tx.outbox.enqueue(rows)
     last = events[-1].seq
-    tx.counters.advance(CURSOR, last)
+    tx.subscribers.advance(SUBSCRIBER, last, now)
     return new

@@ -11,6 +11,7 @@ from qiflow.store._sql import SQLITE_PRAGMAS, create_sql_engine, normalise_url
 from qiflow.store.events import NewEvent
 from qiflow.store.projects import ProjectFilter
 from qiflow.store.risks import RiskDue, RiskFilter
+from qiflow.store.subscribers import Subscriber
 from qiflow.store.transaction import Store, Tx
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "RiskDue",
     "RiskFilter",
     "Store",
+    "Subscriber",
     "Tx",
     "create_sql_engine",
     "normalise_url",

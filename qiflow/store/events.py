@@ -7,13 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from qiflow import canonical
 from qiflow.audit import dumps
 from qiflow.clock import ensure_utc
 from qiflow.snapshots import Event
 from qiflow.store.tables import EVENT, IDEMPOTENCY, PROJECT
+
+#: How long a reader waits for transactions still inserting events (seconds).
+LOCK_WAIT = 5.0
+#: PostgreSQL's SQLSTATE for a lock not granted within ``lock_timeout``.
+LOCK_NOT_AVAILABLE = "55P03"
 
 _INSERT_EVENT = insert(EVENT).returning(EVENT.c.seq)
 _INSERT_EVENTS = insert(EVENT).returning(EVENT.c.seq, sort_by_parameter_order=True)
@@ -140,8 +146,42 @@ class Events:
             for row in self._conn.execute(stmt).mappings()
         ]
 
-    def after(self, seq: int, limit: int) -> list[TrailEntry]:
-        """Events after sequence number ``seq``, oldest first, with their project's people."""
+    def horizon(self, wait: float = LOCK_WAIT) -> int | None:
+        """The highest ``seq`` at or below which every event is committed: the one bound
+        every reader of the trail stays within, so a late commit is never skipped.
+
+        SQLite has one writer at a time, so events commit in ``seq`` order and the
+        highest ``seq`` will do. On PostgreSQL a sequence number is taken at insert, so a
+        transaction holding a lower one may commit after a higher one is visible: a SHARE
+        lock on the event table waits for every transaction that inserted events to end,
+        the highest ``seq`` is read under it, and the lock is given back at once (rolled
+        back to a savepoint) -- later inserts get higher numbers and are left for the
+        next read. The wait is bounded by ``wait`` seconds (``lock_timeout``), so a
+        session left idle in a transaction that wrote events cannot stall readers for
+        ever: then this returns None, and the caller reads nothing this round.
+        """
+        top = select(func.max(EVENT.c.seq))
+        if self._conn.dialect.name != "postgresql":
+            return int(self._conn.execute(top).scalar() or 0)
+        savepoint = self._conn.begin_nested()
+        try:
+            self._conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+            self._conn.exec_driver_sql(f"LOCK TABLE {EVENT.name} IN SHARE MODE")
+            found = self._conn.execute(top).scalar()
+        except OperationalError as exc:
+            savepoint.rollback()
+            if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                return None
+            raise
+        savepoint.rollback()  # gives the lock back; everything at or below ``found`` is done
+        return int(found or 0)
+
+    def after(self, seq: int, limit: int, *, wait: float = LOCK_WAIT) -> list[TrailEntry]:
+        """Committed events after ``seq`` (gap-safe, see :meth:`horizon`), oldest first,
+        with their project's people (for notices)."""
+        bound = self.horizon(wait)
+        if bound is None or bound <= seq:
+            return []
         stmt = (
             select(
                 EVENT.c.seq,
@@ -155,23 +195,24 @@ class Events:
                 PROJECT.c.sponsor,
             )
             .join(PROJECT, PROJECT.c.id == EVENT.c.project_id)
-            .where(EVENT.c.seq > seq)
+            .where(EVENT.c.seq > seq, EVENT.c.seq <= bound)
             .order_by(EVENT.c.seq)
             .limit(limit)
         )
         return [TrailEntry(*row) for row in self._conn.execute(stmt)]
 
-    def committed_after(self, seq: int, limit: int) -> list[Event]:
-        """Every project's events after ``seq``, in order, with no gaps.
-
-        On PostgreSQL a sequence number is taken at insert, so a transaction holding a
-        lower one may commit after a higher one is visible. A SHARE lock on the event
-        table waits for every transaction inserting events to finish, and holds new ones
-        back only for the length of this read.
-        """
-        if self._conn.dialect.name == "postgresql":
-            self._conn.exec_driver_sql(f"LOCK TABLE {EVENT.name} IN SHARE MODE")
-        stmt = select(EVENT).where(EVENT.c.seq > seq).order_by(EVENT.c.seq).limit(limit)
+    def committed_after(self, seq: int, limit: int, *, wait: float = LOCK_WAIT) -> list[Event]:
+        """Every project's committed events after ``seq``, in order, with no gaps (see
+        :meth:`horizon`); nothing this round if a writer held the trail past ``wait``."""
+        bound = self.horizon(wait)
+        if bound is None or bound <= seq:
+            return []
+        stmt = (
+            select(EVENT)
+            .where(EVENT.c.seq > seq, EVENT.c.seq <= bound)
+            .order_by(EVENT.c.seq)
+            .limit(limit)
+        )
         return [
             StoredEvent(**{**row, "created_at": ensure_utc(row["created_at"])}).event
             for row in self._conn.execute(stmt).mappings()

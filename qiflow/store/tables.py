@@ -323,6 +323,23 @@ class DaemonRow(QiflowModel, table=True):
     updated_at: datetime
 
 
+class SubscriberRow(QiflowModel, table=True):
+    """A durable reader of the event trail: its cursor (the last ``seq`` it handled), its
+    failures, and which daemon holds it under a lease."""
+
+    __tablename__ = "qiflow_subscriber"
+
+    name: str = Field(primary_key=True, max_length=200)
+    position: int
+    created_at: datetime
+    updated_at: datetime
+    failures: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    retry_at: datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=200)
+    lease_until: datetime | None = None
+
+
 class DriverNodeRow(QiflowModel, table=True):
     """A node of a project's driver diagram; removed nodes stay, so ids are never reused."""
 
@@ -470,6 +487,7 @@ SIGNOFF = metadata.tables["qiflow_signoff"]
 DECISION = metadata.tables["qiflow_signoff_decision"]
 NOTIFICATION = metadata.tables["qiflow_notification"]
 DAEMON = metadata.tables["qiflow_daemon"]
+SUBSCRIBER = metadata.tables["qiflow_subscriber"]
 DRIVER_NODE = metadata.tables["qiflow_driver_node"]
 TEAM_MEMBER = metadata.tables["qiflow_team_member"]
 TOKEN = metadata.tables["qiflow_token"]

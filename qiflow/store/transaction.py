@@ -34,6 +34,7 @@ from qiflow.store.people import People
 from qiflow.store.projects import Projects, Records
 from qiflow.store.risks import Risks
 from qiflow.store.signoffs import Signoffs
+from qiflow.store.subscribers import Subscribers
 from qiflow.store.workflows import Workflows
 
 
@@ -57,6 +58,7 @@ class Tx:
         self.risks = Risks(conn)
         self.measurement = Measurement(conn)
         self.operations = Operations(conn)
+        self.subscribers = Subscribers(conn, postgres=postgres)
 
 
 class Store:
