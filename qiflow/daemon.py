@@ -15,7 +15,8 @@ import signal
 import socket
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -27,7 +28,8 @@ from qiflow.engine import Engine
 from qiflow.exceptions import ConfigError
 from qiflow.logs import get_logger
 from qiflow.metrics import DaemonMetrics, Health, HealthServer, readiness_problems
-from qiflow.notify.delivery import DeliveryReport
+from qiflow.notify.channels import Channel
+from qiflow.notify.delivery import LEASE_MARGIN, DeliveryReport
 
 log = get_logger("qiflow.daemon")
 
@@ -66,7 +68,10 @@ class Daemon:
                 f"(available: {', '.join(sorted(self.channels))}); fix the name, add its "
                 "[channels.<name>] table, or install its plugin"
             )
+        check_lease(settings.daemon.delivery.lease, self.channels)
         self.stopping = threading.Event()
+        #: Notification ids being sent right now (kept on shutdown, never given back).
+        self.in_flight: set[int] = set()
         self._busy = threading.Lock()
         self._signals = 0
 
@@ -97,6 +102,8 @@ class Daemon:
                 now=self.clock.now(),
                 window=self.settings.policy.window,
                 stopping=self.stopping.is_set,
+                clock=self.clock.now,
+                in_flight=self.in_flight,
             )
         self.metrics.dead_letters.inc(report.dead)
         if report.claimed:
@@ -156,7 +163,9 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=False)
             finished = self._busy.acquire(timeout=self.settings.daemon.shutdown_timeout)
-            released = self.engine.release_notifications(self.name)
+            # a send still in flight after the timeout is not given back: it may yet
+            # succeed, and another daemon would send it again; its lease runs out instead
+            released = self.engine.release_notifications(self.name, keep=set(self.in_flight))
             if finished:
                 self._busy.release()
             if server is not None:
@@ -205,3 +214,21 @@ class Daemon:
             self.stopping.set()
 
         return {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def check_lease(lease: timedelta, channels: Mapping[str, Channel]) -> None:
+    """Refuse a lease shorter than one send's worst case (a channel's ``send_timeout``:
+    connect plus read timeout) plus :data:`LEASE_MARGIN`: such a claim would run out while
+    its message is still being sent, and another daemon would send it again."""
+    for name, channel in sorted(channels.items()):
+        worst = getattr(channel, "send_timeout", None)
+        if worst is None:
+            continue
+        needed = timedelta(seconds=float(worst)) + LEASE_MARGIN
+        if lease < needed:
+            raise ConfigError(
+                f"[daemon] lease = {lease.total_seconds():g} s is shorter than one send "
+                f"through channel {name!r} can take ({float(worst):g} s, its connect plus "
+                f"read timeout) plus a {LEASE_MARGIN.total_seconds():g} s margin: set lease "
+                f"to at least {needed.total_seconds():g}, or lower the channel's timeouts"
+            )

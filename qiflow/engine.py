@@ -1087,24 +1087,38 @@ class Engine:
         now: datetime | None = None,
         window: SendingWindow | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        clock: Callable[[], datetime] | None = None,
+        in_flight: set[int] | None = None,
     ) -> DeliveryReport:
         """Claim one batch of due notifications and send it through ``channels``.
 
         Nothing is sent while ``window`` is closed; ``stopping()`` turning true stops the
-        pass between two messages.
+        pass between two messages. Before each message the lease is renewed by
+        ``clock`` (the engine's clock if no ``now`` is given); a lost claim stops the
+        pass. ``in_flight`` holds the ids being sent, while they are.
         """
         at = now or self.clock.now()
+        if clock is None and now is None:
+            clock = self.clock.now
         return self._notifications.deliver(
-            channels, now=at, daemon=daemon, settings=settings, window=window, stopping=stopping
+            channels,
+            now=at,
+            daemon=daemon,
+            settings=settings,
+            window=window,
+            stopping=stopping,
+            clock=clock,
+            in_flight=in_flight,
         )
 
     def channels(self, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Channel]:
         """The notification channels plugins build from ``config`` (``[channels.<name>]``)."""
         return build_channels(self.pm, config)
 
-    def release_notifications(self, daemon: str) -> int:
-        """Give back the notifications ``daemon`` claimed but did not finish (on shutdown)."""
-        return self._notifications.release(daemon)
+    def release_notifications(self, daemon: str, *, keep: Iterable[int] = ()) -> int:
+        """Give back the notifications ``daemon`` claimed but did not finish (on shutdown),
+        except ``keep`` (messages still in flight: they finish or expire with the lease)."""
+        return self._notifications.release(daemon, keep)
 
     def outbox(self, *, status: str | None = None, limit: int = 100) -> list[Queued]:
         """Notifications in the outbox, newest first (of one status, if given)."""

@@ -202,6 +202,8 @@ def daemon_config(
     lease: float = 60,
     batch: int = 20,
     max_attempts: int = 8,
+    connect_timeout: float = 1,
+    read_timeout: float = 5,
 ) -> str:
     """A qiflow.toml: the webhook URL from $QIFLOW_TEST_HOOK, sending open all week."""
     return f"""
@@ -225,6 +227,8 @@ escalation = {routing}
 
 [channels.webhook]
 url_env = "QIFLOW_TEST_HOOK"
+connect_timeout = {connect_timeout}
+read_timeout = {read_timeout}
 
 [plugins]
 allow = ["webhook"]

@@ -32,9 +32,9 @@ import qiflow_webhook.plugin
 import structlog
 from click.testing import CliRunner
 
-from qiflow import Engine, ManualClock, Person, Queued, get_plugin_manager, hookimpl
+from qiflow import ConfigError, Engine, ManualClock, Person, Queued, get_plugin_manager, hookimpl
 from qiflow.cli import main
-from qiflow.config import DaemonSettings, Settings
+from qiflow.config import DaemonSettings, Settings, load_settings
 from qiflow.daemon import Daemon
 from qiflow.notify.channels import Notification
 from qiflow.notify.civil_time import parse_window
@@ -517,7 +517,8 @@ def test_kill_9_during_delivery_then_restart_loses_nothing(
 ) -> None:
     owners = seed_overdue(db_url, 6)
     config = write_config(
-        config_dir(tmp_path) / "qiflow.toml", daemon_config(batch=3, lease=2, shutdown_timeout=10)
+        config_dir(tmp_path) / "qiflow.toml",
+        daemon_config(batch=3, lease=5, read_timeout=2, shutdown_timeout=10),
     )
     with (
         receiving(delay=1.0) as receiver,
@@ -560,6 +561,49 @@ def test_kill_9_during_delivery_then_restart_loses_nothing(
     assert set(keys) == {r.message_key for r in rows}
     # the message in flight when the daemon died went again (at least once), with its key
     assert {k: n for k, n in keys.items() if n > 1} == {in_flight: 2}
+
+
+def test_a_slow_receiver_does_not_make_two_daemons_send_a_batch_twice(
+    db_url: str, tmp_path: Path, quiet_logs: None
+) -> None:
+    """Issue 8, bug 2: a lease set once for a whole batch ran out while the first daemon
+    was still sending it; the second took the unsent rows and both sent them."""
+    owners = seed_overdue(db_url, 10)
+    config = write_config(
+        config_dir(tmp_path) / "qiflow.toml",
+        daemon_config(batch=200, lease=5, read_timeout=2, connect_timeout=1, sweep_interval=30),
+    )
+    with (
+        receiving(delay=1.0) as receiver,
+        daemons(db_url, config, receiver.url, tmp_path) as group,
+    ):
+        group.start("d1")
+        wait_until(lambda: bool(receiver.snapshot()), 30, "the first webhook request")
+        group.start("d2")
+        engine = Engine(db_url)
+        try:
+            wait_until(lambda: count_sent(engine) == len(owners), 60, "every row to be sent")
+        finally:
+            engine.close()
+        exits = sigterm_and_wait(group, 20)
+        logs = group.logs()
+    assert [code for _, code, _ in exits] == [0, 0], logs
+    keys = Counter(a.key for a in receiver.snapshot())
+    assert len(keys) == len(owners)
+    assert [k for k, n in keys.items() if n > 1] == [], "a message was sent twice, with no crash"
+
+
+def test_a_lease_shorter_than_one_send_is_refused(db_url: str, tmp_path: Path) -> None:
+    env = {"QIFLOW_TEST_HOOK": "http://127.0.0.1:9/hook"}
+
+    def settings(lease: float) -> Settings:
+        text = daemon_config(lease=lease, connect_timeout=1, read_timeout=10)
+        return load_settings(write_config(tmp_path / f"{lease}.toml", text), env=env)
+
+    with Engine(db_url) as engine:
+        with pytest.raises(ConfigError, match=r"lease = 12 s is shorter .* at least 13"):
+            Daemon(engine, settings(12))
+        assert Daemon(engine, settings(13)).settings.daemon.delivery.lease.total_seconds() == 13
 
 
 def test_sigterm_with_a_send_in_flight_exits_cleanly_and_loses_nothing(

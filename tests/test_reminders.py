@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -407,3 +408,35 @@ def test_a_directory_plugin_says_who_holds_a_role(db_url: str) -> None:
         worker.sweep_once()
         team = sorted(k for k in keys(engine) if k.startswith("transformation_team"))
         assert team == ["transformation_team:tina", "transformation_team:tom"]
+
+
+def test_shutdown_gives_back_only_what_is_not_in_flight(
+    setup: tuple[Engine, ManualClock, Recorder],
+) -> None:
+    """A message still being sent when the shutdown timeout ends is not given back (it may
+    yet succeed, and another daemon would send it again); the rest is (issue 8, bug 2)."""
+    engine, clock, recorder = setup
+    for title in ("A", "B"):
+        engine.create_project(title, actor=OWNER, owner=OWNER, sponsor=SPONSOR)
+    clock.advance(days=38)
+    worker = Daemon(engine, settings(digest=False), name="d1")
+    worker.sweep_once()
+    sending, release = threading.Event(), threading.Event()
+
+    def slow(notification: Notification) -> None:
+        sending.set()
+        release.wait(30)
+        recorder.sent.append(notification)
+
+    recorder.send = slow  # type: ignore[method-assign]
+    delivering = threading.Thread(target=worker.deliver_once)
+    delivering.start()
+    assert sending.wait(30)
+    in_flight = set(worker.in_flight)
+    assert len(in_flight) == 1
+    released = engine.release_notifications("d1", keep=in_flight)
+    assert released == 3  # four claimed: one in flight, three given back
+    still = {r.id: r.status for r in engine.outbox()}
+    assert [still[i] for i in in_flight] == ["sending"]
+    release.set()
+    delivering.join(30)

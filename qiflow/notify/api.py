@@ -74,6 +74,8 @@ class NotificationCommands:
         settings: DeliverySettings,
         window: SendingWindow | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        clock: Callable[[], datetime] | None = None,
+        in_flight: set[int] | None = None,
     ) -> DeliveryReport:
         """Claim one batch of due notifications and send it."""
         report = deliver_once(
@@ -85,15 +87,17 @@ class NotificationCommands:
             person=self._person,
             window=window,
             stopping=stopping,
+            clock=clock,
+            in_flight=in_flight,
         )
         with self._store.write() as tx:
             tx.outbox.heartbeat(daemon, now, delivery=True)
         return report
 
-    def release(self, daemon: str) -> int:
-        """Give back the claims ``daemon`` holds but has not finished."""
+    def release(self, daemon: str, keep: Iterable[int] = ()) -> int:
+        """Give back the claims ``daemon`` holds but has not finished, except ``keep``."""
         with self._store.write() as tx:
-            return tx.outbox.release(daemon)
+            return tx.outbox.release(daemon, keep=list(keep))
 
     def recent(self, *, status: str | None = None, limit: int = 100) -> list[Queued]:
         with self._store.read() as tx:

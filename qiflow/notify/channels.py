@@ -58,7 +58,12 @@ class DeliveryError(QiflowError):
 
 
 class Channel(Protocol):
-    """Sends notifications somewhere: a log, email, a webhook."""
+    """Sends notifications somewhere: a log, email, a webhook.
+
+    A channel whose send can block may also have ``send_timeout``, the most seconds one
+    send can take (its connect plus read timeout): the daemon refuses a lease shorter
+    than that plus a margin.
+    """
 
     name: str
 

@@ -25,6 +25,10 @@ from qiflow.store import Store
 log = get_logger("qiflow.notify.delivery")
 
 
+#: What a lease must cover beyond one send's worst case: renewing it and recording the send.
+LEASE_MARGIN = timedelta(seconds=2)
+
+
 @dataclass(frozen=True)
 class DeliverySettings:
     lease: timedelta = timedelta(minutes=5)
@@ -42,6 +46,8 @@ class DeliveryReport:
     retried: int = 0
     dead: int = 0
     released: int = 0
+    #: Claims found taken by another daemon when their lease was renewed.
+    lost: int = 0
 
 
 def message_key(keys: Iterable[str]) -> str:
@@ -100,13 +106,23 @@ def deliver_once(
     person: Callable[[str], Person | None] | None = None,
     window: SendingWindow | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    clock: Callable[[], datetime] | None = None,
+    in_flight: set[int] | None = None,
 ) -> DeliveryReport:
     """Claim one batch and send it; stop between messages if ``stopping()`` turns true.
 
     Nothing is sent while ``window`` (the trust's sending hours) is closed.
 
     ``person`` looks recipients up (the engine's directory); by default the person table.
+
+    Before each message the lease on everything still unsent is renewed to ``clock()``
+    (the database's clock in the daemon) plus the lease; if the message's own claim was
+    lost (its lease ran out and another daemon took it), the pass stops there, so no
+    message is sent by two daemons at once. ``in_flight`` holds the ids being sent
+    while they are, for a shutdown that must not give them back.
     """
+    read_clock = clock or (lambda: now)
+    sending = in_flight if in_flight is not None else set()
     report = DeliveryReport()
     if window is not None and not window.is_open(now):
         return report  # a backlog waits for the window, like everything else
@@ -122,56 +138,99 @@ def deliver_once(
             keys.append(key)
     report.claimed = len(claimed)
     people: dict[str, Person | None] = {}
+    unsent = [r.id for r in claimed]
     for rows, key in zip(messages, keys, strict=True):
         if stopping():
             break
         ids = [r.id for r in rows]
-        recipient, channel_name = rows[0].recipient, rows[0].channel
+        with store.write() as tx:
+            held = tx.outbox.renew(unsent, daemon=daemon, until=read_clock() + settings.lease)
+        if not held.issuperset(ids):
+            log.warning(
+                "claim lost: its lease ran out and another daemon took it; stopping this pass",
+                daemon=daemon,
+                key=key,
+            )
+            report.lost = len(set(unsent) - held)
+            break
+        unsent = [i for i in unsent if i not in set(ids)]
+        sending.update(ids)
+        recipient = rows[0].recipient
         if recipient not in people:  # one directory look-up per person per pass
             if person is not None:
                 people[recipient] = person(recipient)
             else:
                 with store.read() as tx:
                     people[recipient] = tx.people.get(recipient)
-        notification = build(rows, people[recipient], key)
-        channel = channels.get(channel_name)
+        sending.update(ids)
         try:
-            if channel is None:
-                raise DeliveryError(f"no channel {channel_name!r} is configured", permanent=True)
-            channel.send(notification)
-        except Exception as exc:
-            error = (
-                exc
-                if isinstance(exc, DeliveryError)
-                else DeliveryError(f"{type(exc).__name__}: {exc}")
+            status = _send(
+                store,
+                channels.get(rows[0].channel),
+                build(rows, people[recipient], key),
+                ids,
+                daemon=daemon,
+                now=now,
+                settings=settings,
             )
-            with store.write() as tx:
-                status = outbox.mark_failed(
-                    tx,
-                    ids,
-                    daemon=daemon,
-                    now=now,
-                    error=str(error),
-                    retry_after=error.retry_after,
-                    permanent=error.permanent,
-                    max_attempts=settings.max_attempts,
-                )
-            if status == outbox.DEAD:
-                report.dead += len(ids)
-            else:
-                report.retried += len(ids)
-            log.warning(
-                "delivery failed",
-                channel=channel_name,
-                recipient=recipient,
-                key=notification.key,
-                status=status,
-                error=str(error),
-            )
-            continue
-        with store.write() as tx:
-            report.sent += tx.outbox.mark_sent(ids, daemon=daemon, now=now)
+        finally:
+            sending.difference_update(ids)
+        if status == outbox.SENT:
+            report.sent += len(ids)
+        elif status == outbox.DEAD:
+            report.dead += len(ids)
+        elif status == outbox.SENDING:
+            report.lost += len(ids)
+        else:
+            report.retried += len(ids)
     if stopping():
         with store.write() as tx:
             report.released = tx.outbox.release(daemon)
     return report
+
+
+def _send(
+    store: Store,
+    channel: Channel | None,
+    notification: Notification,
+    ids: list[int],
+    *,
+    daemon: str,
+    now: datetime,
+    settings: DeliverySettings,
+) -> str:
+    """Send one message and record the outcome; return the rows' new status (SENDING:
+    the claim was lost while sending, so it was not recorded)."""
+    try:
+        if channel is None:
+            raise DeliveryError(
+                f"no channel {notification.channel!r} is configured", permanent=True
+            )
+        channel.send(notification)
+    except Exception as exc:
+        error = (
+            exc if isinstance(exc, DeliveryError) else DeliveryError(f"{type(exc).__name__}: {exc}")
+        )
+        with store.write() as tx:
+            status = outbox.mark_failed(
+                tx,
+                ids,
+                daemon=daemon,
+                now=now,
+                error=str(error),
+                retry_after=error.retry_after,
+                permanent=error.permanent,
+                max_attempts=settings.max_attempts,
+            )
+        log.warning(
+            "delivery failed",
+            channel=notification.channel,
+            recipient=notification.recipient,
+            key=notification.key,
+            status=status,
+            error=str(error),
+        )
+        return status
+    with store.write() as tx:
+        recorded = tx.outbox.mark_sent(ids, daemon=daemon, now=now)
+    return outbox.SENT if recorded else outbox.SENDING  # SENDING: another daemon holds it now

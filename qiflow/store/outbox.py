@@ -139,11 +139,26 @@ class Outbox:
             )
         )
 
-    def release(self, daemon: str) -> int:
-        """Give back everything ``daemon`` holds but has not finished (on shutdown)."""
+    def renew(self, ids: Sequence[int], *, daemon: str, until: datetime) -> set[int]:
+        """Extend ``daemon``'s lease on ``ids`` to ``until``; return the ids it still holds
+        (a claim whose lease ran out may have been taken by another daemon)."""
+        if not ids:
+            return set()
+        self._conn.execute(
+            update(NOTIFICATION).where(_mine(ids, daemon)).values(lease_until=ensure_utc(until))
+        )
+        held = select(NOTIFICATION.c.id).where(_mine(ids, daemon))
+        return set(self._conn.execute(held).scalars())
+
+    def release(self, daemon: str, *, keep: Sequence[int] = ()) -> int:
+        """Give back everything ``daemon`` holds but has not finished (on shutdown), except
+        ``keep``: messages still in flight, left to finish or to expire with their lease."""
+        where = and_(NOTIFICATION.c.claimed_by == daemon, NOTIFICATION.c.status == SENDING)
+        if keep:
+            where = and_(where, NOTIFICATION.c.id.not_in(list(keep)))
         result = self._conn.execute(
             update(NOTIFICATION)
-            .where(NOTIFICATION.c.claimed_by == daemon, NOTIFICATION.c.status == SENDING)
+            .where(where)
             .values(status=PENDING, claimed_by=None, lease_until=None)
         )
         return result.rowcount or 0

@@ -176,11 +176,14 @@ class WebhookChannel:
         self.name = name
         self.format = format
         self._url = url
+        read, connect = (
+            _seconds(name, "read_timeout", read_timeout),
+            _seconds(name, "connect_timeout", connect_timeout),
+        )
+        #: The most seconds one send can take; the daemon's lease must outlast it.
+        self.send_timeout = read + connect
         self._client = httpx.Client(
-            timeout=httpx.Timeout(
-                _seconds(name, "read_timeout", read_timeout),
-                connect=_seconds(name, "connect_timeout", connect_timeout),
-            ),
+            timeout=httpx.Timeout(read, connect=connect),
             follow_redirects=False,
         )
         _HIDE_URLS.add(name, url, parsed)
