@@ -460,6 +460,11 @@ def count_sent(engine: Engine) -> int:
     return engine.outbox_status().counts.get("sent", 0)
 
 
+def wait_all_sent(db_url: str, count: int, timeout: float = 60) -> None:
+    with Engine(db_url) as engine:
+        wait_until(lambda: count_sent(engine) == count, timeout, "every row to be sent")
+
+
 @pytest.mark.postgres
 def test_three_daemon_processes_deliver_2000_reminders_once_each(
     pg_url: str, tmp_path: Path, quiet_logs: None, isolated_cli: None
@@ -540,11 +545,7 @@ def test_kill_9_during_delivery_then_restart_loses_nothing(
         assert in_flight in {r.message_key for r in held}
 
         group.start("d1")  # the same daemon, restarted: it must wait for the lease
-        engine = Engine(db_url)
-        try:
-            wait_until(lambda: count_sent(engine) == len(owners), 60, "every row to be sent")
-        finally:
-            engine.close()
+        wait_all_sent(db_url, len(owners))
         exits = sigterm_and_wait(group, 20)
         logs = group.logs()
 
@@ -580,11 +581,7 @@ def test_a_slow_receiver_does_not_make_two_daemons_send_a_batch_twice(
         group.start("d1")
         wait_until(lambda: bool(receiver.snapshot()), 30, "the first webhook request")
         group.start("d2")
-        engine = Engine(db_url)
-        try:
-            wait_until(lambda: count_sent(engine) == len(owners), 60, "every row to be sent")
-        finally:
-            engine.close()
+        wait_all_sent(db_url, len(owners))
         exits = sigterm_and_wait(group, 20)
         logs = group.logs()
     assert [code for _, code, _ in exits] == [0, 0], logs
