@@ -47,7 +47,6 @@ from qiflow.lifecycle.runner import Request, Runner, acting_service
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.measurement import Picture, Progress
-from qiflow.notify import notices
 from qiflow.notify.api import NotificationCommands
 from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
@@ -1138,9 +1137,10 @@ class Engine:
         return self._store.now()
 
     def subscriber_lag(self) -> dict[str, int]:
-        """Events committed after each event reader's cursor, by reader."""
+        """Events committed after each durable subscriber's cursor (``qiflow.notices``
+        among them), by subscriber."""
         with self._store.read() as tx:
-            return tx.operations.lag([notices.CURSOR])
+            return tx.operations.lag()
 
     def retry_notifications(self, ids: Sequence[int] | None = None) -> int:
         """Put dead letters (all, or those with ``ids``) back in the queue; how many."""

@@ -6,12 +6,11 @@ touch no row a command writes, so they never wait for one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from qiflow.store.tables import COUNTER, EVENT, NOTIFICATION
+from qiflow.store.tables import EVENT, NOTIFICATION, SUBSCRIBER
 
 
 @dataclass(frozen=True)
@@ -36,12 +35,8 @@ class Operations:
         ).all()
         return [Depth(str(status), str(channel), int(n)) for status, channel, n in rows]
 
-    def lag(self, cursors: Sequence[str]) -> dict[str, int]:
-        """Events committed after each named cursor that has been set."""
+    def lag(self) -> dict[str, int]:
+        """Events committed after each durable subscriber's cursor, by subscriber."""
         newest = self._conn.execute(select(func.coalesce(func.max(EVENT.c.seq), 0))).scalar_one()
-        found = dict(
-            self._conn.execute(
-                select(COUNTER.c.name, COUNTER.c.value).where(COUNTER.c.name.in_(cursors))
-            ).all()
-        )
-        return {name: max(0, int(newest) - int(value)) for name, value in found.items()}
+        found = self._conn.execute(select(SUBSCRIBER.c.name, SUBSCRIBER.c.position)).all()
+        return {name: max(0, int(newest) - int(value)) for name, value in found}
