@@ -110,3 +110,84 @@ def test_the_reference_matches_the_code(path: str) -> None:
     else:
         assert isinstance(target, type)
         assert members == public_members(target)
+
+
+# Signatures and types, not just names ---------------------------------------------------
+
+SIGNED = re.compile(
+    r"^- `(?P<name>\w+)(?:\((?P<params>[^`]*)\))?(?: -> (?P<ret>[^`]+))?(?:: (?P<type>[^`]+))?`",
+    re.MULTILINE,
+)
+
+
+def top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += (char in "[(") - (char in "])")
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p for p in (*parts, current) if p.strip(" *")]
+
+
+def plain(annotation: object) -> str:
+    """An annotation as the guide writes it: no ``qiflow.`` prefix, no ClassVar, no spaces."""
+    text = re.sub(r"\bqiflow\.", "", str(annotation)).replace(" ", "")
+    found = re.fullmatch(r"ClassVar\[(?P<inner>.*)\]", text)
+    return found["inner"] if found else text
+
+
+def code_types(cls: type) -> dict[str, object]:
+    """Annotations of the class (through its bases) and of its ``__init__`` parameters."""
+    found: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        found.update(vars(klass).get("__annotations__", {}))
+        init = vars(klass).get("__init__")
+        if inspect.isfunction(init):
+            params = inspect.signature(init).parameters.values()
+            found.update({p.name: p.annotation for p in params if p.name != "self"})
+    return found
+
+
+def signed_members(path: str) -> list[re.Match[str]]:
+    found = REFERENCE.search(GUIDE.read_text())
+    assert found
+    for m in OBJECT.finditer(found["body"]):
+        if m["path"] == path:
+            return list(SIGNED.finditer(m["body"]))
+    raise AssertionError(f"{path} is not in the reference")
+
+
+CLASSES = sorted(p for p in REQUIRED if isinstance(resolve(p), type))
+
+
+@pytest.mark.parametrize("path", CLASSES)
+def test_documented_signatures_and_types_match_the_code(path: str) -> None:
+    """Each method's parameters and return type, and each field's type, as documented
+    (issue 10: "BaseGate's methods and return types", the gate context's fields ...)."""
+    cls = resolve(path)
+    assert isinstance(cls, type)
+    types = code_types(cls)
+    problems = []
+    for m in signed_members(path):
+        name = m["name"]
+        if m["params"] is not None or m["ret"]:
+            member = inspect.getattr_static(cls, name)
+            function = member.fget if isinstance(member, property) else member
+            function = getattr(function, "__func__", function)  # staticmethod, classmethod
+            signature = inspect.signature(function)
+            params = [p for p in signature.parameters if p not in ("self", "cls")]
+            doc = [re.split(r"[:=]", p)[0].strip(" *") for p in top_level(m["params"] or "")]
+            if doc != params:
+                problems.append(
+                    f"{name}: documented ({', '.join(doc)}), code ({', '.join(params)})"
+                )
+            returned = signature.return_annotation
+            if m["ret"] and plain(m["ret"]) != plain(returned):
+                problems.append(f"{name}: documented -> {m['ret']}, code -> {returned}")
+        elif m["type"] and name in types and plain(m["type"]) != plain(types[name]):
+            problems.append(f"{name}: documented {m['type']}, code {types[name]}")
+    assert problems == []
