@@ -144,3 +144,36 @@ def test_the_toml_writer_round_trips_the_shipped_workflows() -> None:
     for path in sorted(SHIPPED.glob("*.toml")):
         doc = tomllib.loads(path.read_text())
         assert tomllib.loads(to_toml(doc)) == doc, path.name
+
+
+def test_an_extending_file_can_remove_a_state(db_url: str, tmp_path: Path) -> None:
+    """``remove_states`` drops a base state and the transitions into it or only out of it."""
+    folder = write(
+        tmp_path / "wf",
+        'extends = "qi_project@2"\nname = "no_pause"\nversion = 1\nremove_states = ["on_hold"]\n',
+    )
+    with Engine(db_url, workflows_dir=folder) as engine:
+        resolved = tomllib.loads(engine.workflow("no_pause").source)
+    base = tomllib.loads((SHIPPED / "qi_project_v2.toml").read_text())
+    assert [s["name"] for s in resolved["states"]] == [
+        s["name"] for s in base["states"] if s["name"] != "on_hold"
+    ]
+    triggers = {t["trigger"] for t in resolved["transitions"]}
+    assert {"pause", "resume"}.isdisjoint(triggers)
+    assert triggers == {t["trigger"] for t in base["transitions"]} - {"pause", "resume"}
+    assert "remove_states" not in resolved
+
+
+@pytest.mark.parametrize(
+    ("removed", "problem"),
+    [
+        ('["on_hol"]', "remove_states: 'on_hol': not a state of the base workflow"),
+        ('"on_hold"', "remove_states: must be a list of state names"),
+        ('["idea"]', "initial"),  # the resolved workflow has no initial state
+    ],
+)
+def test_a_bad_removal_is_reported(db_url: str, tmp_path: Path, removed: str, problem: str) -> None:
+    text = f'extends = "qi_project@2"\nname = "x"\nversion = 1\nremove_states = {removed}\n'
+    folder = write(tmp_path / "wf", text)
+    with pytest.raises(WorkflowDefinitionError, match=problem):
+        Engine(db_url, workflows_dir=folder)

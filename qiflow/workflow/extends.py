@@ -3,8 +3,10 @@
 A file that extends another names its own ``name`` and ``version`` and adds or replaces
 parts of its base: states by name, transitions by trigger and sources, the ``roles``
 list (joined), and the ``gates``, ``escalation``, ``reminders`` and ``measurement``
-tables (merged key by key, the extending file's keys winning). The result is an ordinary
-workflow document; its TOML text (:func:`to_toml`) is what is checked, shown and stored.
+tables (merged key by key, the extending file's keys winning). ``remove_states = [...]``
+drops states of the base, with every transition into them or only out of them. The result
+is an ordinary workflow document; its TOML text (:func:`to_toml`) is what is checked,
+shown and stored.
 """
 
 from __future__ import annotations
@@ -32,11 +34,58 @@ def base_of(doc: Mapping[str, Any]) -> tuple[str, int] | str | None:
     return found["name"], int(found["version"])
 
 
+#: The key of an extending file that names base states to drop.
+REMOVE = "remove_states"
+
+
+def removal_problem(base: Mapping[str, Any], child: Mapping[str, Any]) -> str | None:
+    """What is wrong with ``child``'s ``remove_states``, or None."""
+    if REMOVE not in child:
+        return None
+    names = child[REMOVE]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return "must be a list of state names"
+    states = base.get("states")
+    known = (
+        {s.get("name") for s in states if isinstance(s, dict)}
+        if isinstance(states, list)
+        else set()
+    )
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        return f"{', '.join(map(repr, unknown))}: not a state of the base workflow"
+    return None
+
+
+def _without_states(base: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    """``base`` without the states ``names``, transitions into them, or only out of them."""
+    result = dict(base)
+    result["states"] = [s for s in base.get("states", []) if s.get("name") not in names]
+    kept = []
+    for transition in base.get("transitions", []):
+        if transition.get("dest") in names:
+            continue
+        source = transition.get("source")
+        if isinstance(source, list):
+            left = [s for s in source if s not in names]
+            if not left:
+                continue
+            transition = {**transition, "source": left}
+        elif source in names:
+            continue
+        kept.append(transition)
+    result["transitions"] = kept
+    return result
+
+
 def merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
-    """``child`` laid over ``base`` (both parsed workflow documents)."""
+    """``child`` laid over ``base`` (both parsed workflow documents; ``child``'s
+    ``remove_states`` already checked by :func:`removal_problem`)."""
+    if isinstance(child.get(REMOVE), list):
+        base = _without_states(base, set(child[REMOVE]))
     result = {k: v for k, v in base.items() if k != "extends"}
     for key, value in child.items():
-        if key == "extends":
+        if key in ("extends", REMOVE):
             continue
         if key == "roles" and isinstance(value, list) and isinstance(base.get("roles"), list):
             result["roles"] = [*base["roles"], *(r for r in value if r not in base["roles"])]

@@ -18,7 +18,7 @@ from qiflow.durations import parse_duration
 from qiflow.measurement import SIGNAL_KINDS
 from qiflow.workflow.checks import check_graph
 from qiflow.workflow.definition import ANY, PREVIOUS, Problem, StateDef, TransitionDef, Workflow
-from qiflow.workflow.extends import base_of, merge, to_toml
+from qiflow.workflow.extends import REMOVE, base_of, merge, removal_problem, to_toml
 
 # Matched in full (``fullmatch``): ``$`` would let a trailing newline through.
 NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
@@ -471,6 +471,11 @@ def _resolve(documents: list[_Document]) -> list[Problem]:
         resolve(found, (*chain, document.path))
         if found.doc is None:
             problems.append(Problem(document.path, "extends", f"{label} is itself invalid"))
+            document.doc = None
+            return
+        removal = removal_problem(found.doc, doc)
+        if removal is not None:
+            problems.append(Problem(document.path, REMOVE, removal))
             document.doc = None
             return
         document.doc = merge(found.doc, doc)
