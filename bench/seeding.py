@@ -15,8 +15,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qiflow import Engine
-from qiflow.audit import GENESIS, canonical, chain, dumps
+from qiflow import Engine, canonical
+from qiflow.audit import GENESIS, dumps
 from qiflow.store import SQLITE_PRAGMAS
 
 OWNER, SPONSOR = "alice", "bob"
@@ -43,17 +43,17 @@ def sql_time(when: datetime) -> str:
 def link(
     prev: str, pid: str, pos: int, version: int, kind: str, actor: str, payload: str, at: datetime
 ) -> str:
-    """An event's hash, computed as the engine's store computes it."""
-    content = canonical(
+    """An event's hash, computed as the engine's store computes it (the current scheme)."""
+    content = canonical.content(
         project_id=pid,
         pos=pos,
         version=version,
         type=kind,
         actor=actor,
-        payload=payload,
+        payload=json.loads(payload),
         created_at=at,
     )
-    return chain(prev, content)
+    return canonical.chain(prev, content)
 
 
 def seed(path: Path, projects: int) -> None:
@@ -63,7 +63,8 @@ def seed(path: Path, projects: int) -> None:
     conn = connect(path)
     project = dict(conn.execute("SELECT * FROM qiflow_project").fetchone())
     event = dict(conn.execute("SELECT * FROM qiflow_event").fetchone())
-    payload, created = json.loads(event["payload"]), datetime.fromisoformat(event["created_at"])
+    payload = json.loads(event["payload"])
+    created = datetime.fromisoformat(event["created_at"]).replace(tzinfo=UTC)  # stored naive UTC
     p_cols, e_cols = list(project), [c for c in event if c != "seq"]
     p_sql = (
         f"INSERT INTO qiflow_project ({', '.join(p_cols)}) VALUES ({', '.join('?' * len(p_cols))})"

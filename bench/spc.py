@@ -23,7 +23,6 @@ import argparse
 import itertools
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,10 +37,6 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 from qiflow import Engine
 from qiflow.spc import xmr
-
-# The bench folder is on sys.path (for ``seeding``); its http.py would shadow the standard
-# library's http package, which the channels' HTTP client imports when plugins load.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
 Series = tuple[list[float], str, float | None, list[int]]
 

@@ -1,6 +1,6 @@
 """Benchmark: transitions fired over HTTP against a real ``qiflow serve`` on 127.0.0.1.
 
-Run by hand (``python bench/http.py --help``); it is not part of the test suite.
+Run by hand (``python bench/http_api.py --help``); it is not part of the test suite.
 
 A SQLite file gets ``--projects`` projects and a write token. ``qiflow serve`` (uvicorn)
 runs in its own process. Timed fires alternate ``pause`` and ``resume``, each with
@@ -13,27 +13,22 @@ ratio HTTP / in process is reported (aim: at least 0.5 with one client).
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-# This file is named http.py: take its folder off the path so that the standard library's
-# http package (which httpx imports) is the one found.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import httpx
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-import httpx  # noqa: E402
-
-from qiflow import Engine  # noqa: E402
-from qiflow.logs import configure_logging  # noqa: E402
+from qiflow import Engine
+from qiflow.logs import configure_logging
 
 OWNER, SPONSOR = "olivia", "sam"
 AIM_RATIO = 0.5
