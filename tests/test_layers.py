@@ -80,3 +80,38 @@ def test_package_faces_only_re_export(init: Path) -> None:
         assert is_docstring or is_all or isinstance(node, allowed), (
             f"{init}:{node.lineno} defines something; move it into a module of its own"
         )
+
+
+def _store_read_methods() -> list[tuple[str, str, str]]:
+    """(module, Class.method, return annotation) of every public repository method."""
+    found = []
+    for path in sorted((QIFLOW / "store").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
+            for fn in cls.body:
+                if isinstance(fn, ast.FunctionDef) and not fn.name.startswith("_") and fn.returns:
+                    found.append((path.name, f"{cls.name}.{fn.name}", ast.unparse(fn.returns)))
+    return found
+
+
+def test_the_store_hands_out_values_never_rows() -> None:
+    """No repository method returns a row: a dict keyed by column, a SQLAlchemy row or
+    mapping. (A chart state is a JSON document the caller saved, not a row.)"""
+    documents = {"Measurement.chart_states", "StoredProject.columns"}
+    rows = [
+        f"{module}: {name} -> {returns}"
+        for module, name, returns in _store_read_methods()
+        if name not in documents
+        and any(word in returns for word in ("dict[str, Any]", "Row", "Mapping[str, Any]"))
+    ]
+    assert _store_read_methods(), "found no repository methods: is the store elsewhere?"
+    assert rows == []
+
+
+def test_a_stored_project_is_frozen() -> None:
+    import dataclasses
+
+    from qiflow.store import StoredProject
+
+    assert StoredProject.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert "project" in {f.name for f in dataclasses.fields(StoredProject)}

@@ -147,11 +147,11 @@ class GovernanceCommands:
 
     def signoffs(self, project: str, gate: str | None = None) -> list[Signoff]:
         with self._store.read() as tx:
-            return tx.signoffs.of_project(self._runner.row(tx, project)["id"], gate)
+            return tx.signoffs.of_project(self._runner.project(tx, project).id, gate)
 
     def gate_status(self, project: str) -> dict[str, list[str]]:
         with self._store.read() as tx:
-            snapshot = Project.from_row(self._runner.row(tx, project))
+            snapshot = self._runner.project(tx, project)
             ctx = self._lifecycle.context(snapshot, tx, None, self._clock.now())
             names = sorted({g for t in ctx.workflow.transitions for g in t.gates})
             return {name: awaiting(self._gate_types[name], ctx) for name in names}

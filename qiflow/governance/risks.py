@@ -60,8 +60,8 @@ class RiskCommands:
     def import_csv(self, project: str, text: str, request: Request, *, source: str) -> list[Risk]:
         """Add every risk of a CSV risk log, or none (every bad row named)."""
         with self._store.read() as tx:
-            row = self._runner.row(tx, project)
-        policy = policy_of(self._lifecycle.workflow(Project.from_row(row)))
+            found = self._runner.project(tx, project)
+        policy = policy_of(self._lifecycle.workflow(found))
         new = parse_csv(text, policy, today=self._clock.now().date(), source=source)
         return self.add(project, new, request)
 
@@ -138,7 +138,7 @@ class RiskCommands:
     # queries ----------------------------------------------------------------------------
     def of_project(self, project: str) -> list[Risk]:
         with self._store.read() as tx:
-            return tx.risks.of_project(self._runner.row(tx, project)["id"])
+            return tx.risks.of_project(self._runner.project(tx, project).id)
 
     def find(self, where: RiskFilter) -> list[Risk]:
         with self._store.read() as tx:
@@ -146,8 +146,8 @@ class RiskCommands:
 
     def policy(self, project: str) -> RiskPolicy:
         with self._store.read() as tx:
-            row = self._runner.row(tx, project)
-        return policy_of(self._lifecycle.workflow(Project.from_row(row)))
+            found = self._runner.project(tx, project)
+        return policy_of(self._lifecycle.workflow(found))
 
     def heat_map(self, risks: Sequence[Risk], policy: RiskPolicy) -> HeatMap:
         return heat_map(risks, policy)

@@ -142,17 +142,17 @@ class CharterCommands:
     # queries -------------------------------------------------------------------------
     def driver_diagram(self, project: str) -> dd.DriverDiagram:
         with self._store.read() as tx:
-            return tx.charters.diagram(self._runner.row(tx, project)["id"])
+            return tx.charters.diagram(self._runner.project(tx, project).id)
 
     def team(self, project: str) -> tuple[teams.TeamMember, ...]:
         with self._store.read() as tx:
-            return tx.charters.team(self._runner.row(tx, project)["id"])
+            return tx.charters.team(self._runner.project(tx, project).id)
 
     def idea_history(self, project: str, idea: str) -> IdeaHistory:
         """A change idea (even a removed one): the cycles that tested it and its events."""
         key = idea.strip().upper()
         with self._store.read() as tx:
-            pid = self._runner.row(tx, project)["id"]
+            pid = self._runner.project(tx, project).id
             trail = [e for e in tx.events.of_project(pid) if e.type in dd.EVENT_TYPES]
             cycles = tuple(c for c in tx.records.cycles(pid) if key in c.tests)
         kept = [
@@ -172,10 +172,10 @@ class CharterCommands:
     def charter(self, project: str) -> Charter:
         """The project with its measures, team and driver diagram, read together."""
         with self._store.read() as tx:
-            row = self._runner.row(tx, project)
+            found = self._runner.project(tx, project)
             return Charter(
-                Project.from_row(row),
-                tuple(tx.records.measures(row["id"])),
-                tx.charters.team(row["id"]),
-                tx.charters.diagram(row["id"]),
+                found,
+                tuple(tx.records.measures(found.id)),
+                tx.charters.team(found.id),
+                tx.charters.diagram(found.id),
             )

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from qiflow.snapshots import Event, Project
-from qiflow.store import NewEvent
+from qiflow.store import NewEvent, StoredProject
 
 
 @dataclass
 class Draft:
-    """A copy of the project row that one command changes, and the events it produces."""
+    """A copy of the stored project that one command changes, and the events it produces.
 
-    values: dict[str, Any]
+    ``values`` is a read-only view of the working copy, keyed by column; ``set`` changes it.
+    """
+
+    stored: StoredProject
     now: datetime
     #: The version the project will have once this command commits.
     version: int
@@ -25,13 +29,34 @@ class Draft:
     #: A refusal to raise once the command's events (which record it) are committed.
     refusal: Exception | None = None
 
+    _columns: dict[str, Any] = field(init=False, repr=False)
+    #: The project as the working copy stands; None once a change makes it stale.
+    _project: Project | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._columns = self.stored.columns()
+        self._project = self.stored.project
+
+    @property
+    def values(self) -> Mapping[str, Any]:
+        return MappingProxyType(self._columns)
+
     @property
     def project(self) -> Project:
-        return Project.from_row(self.values)
+        if self._project is None:
+            self._project = Project.from_row(self._columns)
+        return self._project
 
     def set(self, **values: Any) -> None:
-        self.values.update(values)
+        """Change the working copy; the change is written when the command commits."""
+        self._columns.update(values)
         self.changes.update(values)
+        self._project = None
+
+    def record(self, **values: Any) -> None:
+        """Note columns the commit itself wrote (version, chain head), not a change."""
+        self._columns.update(values)
+        self._project = None
 
     def emit(self, type: str, payload: Mapping[str, Any]) -> None:
         self.events.append(NewEvent(type, payload))

@@ -90,7 +90,7 @@ class MeasureCommands:
         """Measure ``measure``'s chart: XmR from 12 points (or if ``use_xmr``), else a run
         chart."""
         with self._store.read() as tx:
-            project_id = self._runner.row(tx, project)["id"]
+            project_id = self._runner.project(tx, project).id
             for series in tx.measurement.series([project_id]).get(project_id, []):
                 if series.measure.name == measure:
                     return picture(series, use_xmr=use_xmr)
@@ -99,7 +99,7 @@ class MeasureCommands:
     def cycle_starts(self, project: str) -> dict[int, datetime]:
         """When each PDSA cycle was first recorded (for marking cycles on a chart)."""
         with self._store.read() as tx:
-            events: Sequence[Event] = tx.events.of_project(self._runner.row(tx, project)["id"])
+            events: Sequence[Event] = tx.events.of_project(self._runner.project(tx, project).id)
         starts: dict[int, datetime] = {}
         for event in events:
             cycle = event.payload.get("cycle")
@@ -113,12 +113,12 @@ class MeasureCommands:
         with self._store.read() as tx:
             if projects is None:
                 return progress(tx, self._config)
-            rows = tx.projects.many(projects)
-            known = {row["ref"] for row in rows} | {row["id"] for row in rows}
+            found = tx.projects.many(projects)
+            known = {p.ref for p in found} | {p.id for p in found}
             unknown = [key for key in projects if key.upper() not in known and key not in known]
             if unknown:
                 raise UnknownProject(unknown[0])
-            return progress(tx, self._config, [Project.from_row(row) for row in rows])
+            return progress(tx, self._config, found)
 
     def _config(self, project: Project) -> Mapping[str, Any]:
         try:

@@ -28,32 +28,32 @@ class ProjectQueries:
 
     def get(self, project: str) -> Project:
         with self._store.read() as tx:
-            return Project.from_row(self._runner.row(tx, project))
+            return self._runner.project(tx, project)
 
     def find(self, where: ProjectFilter) -> list[Project]:
         with self._store.read() as tx:
-            return [Project.from_row(row) for row in tx.projects.find(where)]
+            return tx.projects.find(where)
 
     def available_triggers(self, project: str, actor: str | None) -> list[TriggerOption]:
         with self._store.read() as tx:
-            snapshot = Project.from_row(self._runner.row(tx, project))
+            snapshot = self._runner.project(tx, project)
             return self._lifecycle.options(snapshot, tx, actor, self._clock.now())
 
     def history(self, project: str) -> list[Event]:
         with self._store.read() as tx:
-            return tx.events.of_project(self._runner.row(tx, project)["id"])
+            return tx.events.of_project(self._runner.project(tx, project).id)
 
     def cycles(self, project: str) -> list[PdsaCycle]:
         with self._store.read() as tx:
-            return tx.records.cycles(self._runner.row(tx, project)["id"])
+            return tx.records.cycles(self._runner.project(tx, project).id)
 
     def measures(self, project: str) -> list[Measure]:
         with self._store.read() as tx:
-            return tx.records.measures(self._runner.row(tx, project)["id"])
+            return tx.records.measures(self._runner.project(tx, project).id)
 
     def data_points(self, project: str, measure: str) -> list[DataPoint]:
         with self._store.read() as tx:
-            project_id = self._runner.row(tx, project)["id"]
+            project_id = self._runner.project(tx, project).id
             found = [m for m in tx.records.measures(project_id) if m.name == measure]
             if not found:
                 raise ValidationError(f"{project} has no measure {measure!r}")
@@ -68,10 +68,10 @@ class ProjectQueries:
                 stored = tx.events.stored(head.project_id)
                 found = audit.verify_project(head.ref, head.head_hash, head.event_count, stored)
                 if found is None:
-                    row = tx.projects.get(head.project_id)
-                    assert row is not None
+                    now_stored = tx.projects.get(head.project_id)
+                    assert now_stored is not None
                     events = [e.event for e in stored]
-                    diff = differences(Project.from_row(row), events)
+                    diff = differences(now_stored.project, events)
                     if diff:
                         found = audit.Break(
                             head.ref,

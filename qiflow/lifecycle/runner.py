@@ -28,7 +28,7 @@ from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.logs import get_logger
 from qiflow.snapshots import EDITABLE_FIELDS, Project, to_jsonable
-from qiflow.store import IntegrityError, NewEvent, Store, Tx
+from qiflow.store import IntegrityError, NewEvent, Store, StoredProject, Tx
 from qiflow.workflow import Workflow
 from qiflow.workflow.catalog import digest
 
@@ -60,11 +60,16 @@ class Runner:
     ) -> None:
         self.store, self.lifecycle, self.pm, self.clock = store, lifecycle, pm, clock
 
-    def row(self, tx: Tx, key: str, *, lock: bool = False) -> dict[str, Any]:
-        row = tx.projects.get(key, lock=lock)
-        if row is None:
+    def stored(self, tx: Tx, key: str, *, lock: bool = False) -> StoredProject:
+        """The project by id or reference, with its bookkeeping; UnknownProject if none."""
+        stored = tx.projects.get(key, lock=lock)
+        if stored is None:
             raise UnknownProject(key)
-        return row
+        return stored
+
+    def project(self, tx: Tx, key: str) -> Project:
+        """The project by id or reference; UnknownProject if there is none."""
+        return self.stored(tx, key).project
 
     def create(
         self,
@@ -121,7 +126,7 @@ class Runner:
                     state=initial.name,
                     next_review_at=review.isoformat() if review else None,
                 )
-                draft = Draft(values=row, now=now, version=1)
+                draft = Draft(stored=StoredProject.from_row(row), now=now, version=1)
                 draft.emit("project.created", payload)
                 self.lifecycle.settle(draft, tx)
                 project = self._commit(
@@ -157,27 +162,28 @@ class Runner:
         _check_key(idempotency_key)
         try:
             with self.store.write() as tx:
-                row = self.row(tx, key, lock=True)
+                stored = self.stored(tx, key, lock=True)
+                current = stored.project
                 if idempotency_key and (
-                    prior := self._prior(tx, idempotency_key, row["id"], command)
+                    prior := self._prior(tx, idempotency_key, current.id, command)
                 ):
                     return prior
-                if expected_version is not None and row["version"] != expected_version:
-                    raise ConcurrencyConflict(row["ref"], expected_version, row["version"])
-                if row.get("withdrawn_at") is not None:
+                if expected_version is not None and current.version != expected_version:
+                    raise ConcurrencyConflict(current.ref, expected_version, current.version)
+                if current.withdrawn_at is not None:
                     raise ValidationError(
-                        f"{row['ref']} was withdrawn (created in error): it takes no more "
+                        f"{current.ref} was withdrawn (created in error): it takes no more "
                         "commands; its history stays readable"
                     )
                 now = require_aware(self.clock.now(), "the clock's now()")
-                draft = Draft(values=row, now=now, version=row["version"] + 1)
+                draft = Draft(stored=stored, now=now, version=current.version + 1)
                 change(draft, tx)
                 self.lifecycle.settle(draft, tx)
                 project = self._commit(
                     tx,
                     draft,
-                    expected=row["version"],
-                    version=row["version"] + 1,
+                    expected=current.version,
+                    version=current.version + 1,
                     actor=actor,
                     now=now,
                     idempotency=(idempotency_key, command),
@@ -243,11 +249,11 @@ class Runner:
             "head_hash": head,
         }
         if not tx.projects.update(draft.values["id"], expected, changes):
-            current = tx.projects.get(draft.values["id"])
+            now_stored = tx.projects.get(draft.values["id"])
             raise ConcurrencyConflict(
-                draft.values["ref"], expected, current["version"] if current else -1
+                draft.values["ref"], expected, now_stored.project.version if now_stored else -1
             )
-        draft.values.update(changes)
+        draft.record(**changes)
         draft.committed = events
         project = draft.project
         key, command = idempotency

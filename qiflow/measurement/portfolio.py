@@ -33,7 +33,7 @@ def progress(
     """Progress of ``projects`` (None: the whole portfolio), in reference order."""
     ids = None if projects is None else [p.id for p in projects]
     if projects is None:
-        projects = [Project.from_row(row) for row in tx.projects.find(ProjectFilter())]
+        projects = tx.projects.find(ProjectFilter())
     series = tx.measurement.series(ids)
     studied = tx.measurement.studied_cycles(ids)
     teams = tx.charters.team_sizes(ids)

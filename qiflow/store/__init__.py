@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError as DriverError
 
 from qiflow.store._sql import SQLITE_PRAGMAS, create_sql_engine, normalise_url
 from qiflow.store.events import NewEvent
-from qiflow.store.projects import ProjectFilter
+from qiflow.store.projects import ProjectFilter, StoredProject
 from qiflow.store.risks import RiskDue, RiskFilter
 from qiflow.store.subscribers import Subscriber
 from qiflow.store.transaction import Store, Tx
@@ -23,6 +23,7 @@ __all__ = [
     "RiskDue",
     "RiskFilter",
     "Store",
+    "StoredProject",
     "Subscriber",
     "Tx",
     "create_sql_engine",

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Update, bindparam, insert, select, update
 
 from qiflow.clock import ensure_utc
-from qiflow.snapshots import DataPoint, Measure, PdsaCycle
+from qiflow.snapshots import DataPoint, Measure, PdsaCycle, Project
 from qiflow.store.tables import CYCLE, DATA_POINT, MEASURE, PROJECT
 
 # The statements on every command's path are built once: building a statement and its
@@ -77,19 +77,89 @@ class DueReview:
     next_review_at: datetime
 
 
+@dataclass(frozen=True)
+class StoredProject:
+    """A project as stored: the value readers see and the bookkeeping only commands use.
+
+    The store hands out this frozen value, never its rows; a command that changes the
+    project takes a fresh copy of the stored columns (``columns()``) to work on."""
+
+    project: Project
+    #: The project's place in the reference sequence (``QI-0007`` is number 7).
+    number: int
+    #: How many events the project's hash chain holds, and the hash of the last one.
+    event_count: int
+    head_hash: str
+    #: The escalation rules a person dismissed for this project (None: none dismissed).
+    escalation_dismissed: tuple[str, ...] | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> StoredProject:
+        dismissed = row["escalation_dismissed"]
+        return cls(
+            project=Project.from_row(row),
+            number=row["number"],
+            event_count=row["event_count"],
+            head_hash=row["head_hash"],
+            escalation_dismissed=None if dismissed is None else tuple(dismissed),
+        )
+
+    def columns(self) -> dict[str, Any]:
+        """A fresh copy of the stored columns, keyed by column name, for a command to change."""
+        p = self.project
+        return {
+            "id": p.id,
+            "number": self.number,
+            "ref": p.ref,
+            "title": p.title,
+            "workflow": p.workflow,
+            "workflow_version": p.workflow_version,
+            "state": p.state,
+            "previous_state": p.previous_state,
+            "version": p.version,
+            "owner": p.owner,
+            "sponsor": p.sponsor,
+            "directorate": p.directorate,
+            "team": p.team,
+            "aim": p.aim,
+            "quality_objectives": list(p.quality_objectives),
+            "primary_outcome": p.primary_outcome,
+            "secondary_outcomes": list(p.secondary_outcomes),
+            "expected_saving": p.expected_saving,
+            "scale": p.scale,
+            "learning": p.learning,
+            "current_cycle": p.current_cycle,
+            "lead_executive_sponsor": p.lead_executive_sponsor,
+            "qi_sponsor": p.qi_sponsor,
+            "programme_status": p.programme_status,
+            "escalation_dismissed": (
+                None if self.escalation_dismissed is None else list(self.escalation_dismissed)
+            ),
+            "plugin_fields": dict(p.fields) or None,
+            "state_entered_at": p.state_entered_at,
+            "state_entered_version": p.state_entered_version,
+            "next_review_at": p.next_review_at,
+            "event_count": self.event_count,
+            "head_hash": self.head_hash,
+            "created_at": p.created_at,
+            "updated_at": p.updated_at,
+            "withdrawn_at": p.withdrawn_at,
+        }
+
+
 class Projects:
-    """Project rows. A row is the runner's working copy of a project (a plain dict)."""
+    """The project rows, handed out as frozen ``StoredProject`` values."""
 
     def __init__(self, conn: Connection, *, postgres: bool) -> None:
         self._conn = conn
         self._postgres = postgres
 
-    def get(self, key: str, *, lock: bool = False) -> dict[str, Any] | None:
+    def get(self, key: str, *, lock: bool = False) -> StoredProject | None:
         """The project by id or reference (``QI-0001``); locked for the transaction if asked."""
         by_ref = key.upper().startswith("QI-")
         stmt = _PROJECT_BY[by_ref, lock and self._postgres]
         row = self._conn.execute(stmt, {"key": key.upper() if by_ref else key}).mappings().first()
-        return None if row is None else dict(row)
+        return None if row is None else StoredProject.from_row(row)
 
     def insert(self, values: Mapping[str, Any]) -> None:
         self._conn.execute(insert(PROJECT).values(**values))
@@ -99,7 +169,7 @@ class Projects:
         params = {**values, "_id": project_id, "_expected": expected_version}
         return self._conn.execute(_project_update(tuple(sorted(values))), params).rowcount == 1
 
-    def find(self, where: ProjectFilter) -> list[dict[str, Any]]:
+    def find(self, where: ProjectFilter) -> list[Project]:
         stmt = select(PROJECT).order_by(PROJECT.c.number)
         for column, value in (
             (PROJECT.c.state, where.state),
@@ -118,7 +188,7 @@ class Projects:
             stmt = stmt.limit(where.limit)
         if where.offset:
             stmt = stmt.offset(where.offset)
-        return [dict(row) for row in self._conn.execute(stmt).mappings()]
+        return [Project.from_row(row) for row in self._conn.execute(stmt).mappings()]
 
     def audit_heads(self) -> list[AuditHead]:
         """Every project's chain length and head hash, in reference order."""
@@ -127,17 +197,17 @@ class Projects:
         ).order_by(PROJECT.c.number)
         return [AuditHead(*row) for row in self._conn.execute(stmt)]
 
-    def many(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+    def many(self, keys: Sequence[str]) -> list[Project]:
         """The projects with these ids or references (``QI-0001``), in one statement, in
         the order given; an unknown key is left out."""
         refs = [key.upper() for key in keys if key.upper().startswith("QI-")]
         ids = [key for key in keys if not key.upper().startswith("QI-")]
         stmt = select(PROJECT).where(PROJECT.c.ref.in_(refs) | PROJECT.c.id.in_(ids))
-        rows = [dict(row) for row in self._conn.execute(stmt).mappings()]
+        found = [Project.from_row(row) for row in self._conn.execute(stmt).mappings()]
         place = {
             key.upper() if key.upper().startswith("QI-") else key: n for n, key in enumerate(keys)
         }
-        return sorted(rows, key=lambda row: place.get(row["ref"], place.get(row["id"], 0)))
+        return sorted(found, key=lambda p: place.get(p.ref, place.get(p.id, 0)))
 
     def due_for_review(self, now: datetime, limit: int | None = None) -> list[DueReview]:
         """Projects whose review is due by ``now``, the longest overdue first (indexed)."""
