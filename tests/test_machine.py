@@ -63,3 +63,64 @@ def test_resume_returns_to_the_state_the_project_left(workflow: Workflow, previo
 
 def test_resume_without_a_previous_state_cannot_be_taken(workflow: Workflow) -> None:
     assert LifecycleMachine(workflow).take("on_hold", "resume", None, object()) is None
+
+
+def automatic_workflow() -> Workflow:
+    """Two automatic transitions set off by the same event from ``waiting``, in this order,
+    and one back to wherever the project was."""
+    from qiflow.workflow import PREVIOUS, StateDef, TransitionDef
+
+    return Workflow(
+        name="auto",
+        version=1,
+        title="Automatic",
+        states=(
+            StateDef("waiting", initial=True),
+            StateDef("first"),
+            StateDef("second"),
+            StateDef("done", final=True),
+        ),
+        transitions=(
+            TransitionDef("go_first", ("waiting",), "first", on="signal"),
+            TransitionDef("go_second", ("waiting",), "second", on="signal"),
+            TransitionDef("back", ("first", "second"), PREVIOUS, on="undo"),
+            TransitionDef("finish", ("first",), "done"),
+        ),
+    )
+
+
+def test_the_machine_chooses_the_first_due_automatic_transition_in_file_order() -> None:
+    machine = LifecycleMachine(automatic_workflow(), {})
+    asked: list[str] = []
+
+    def allow_all(transition: Any) -> bool:
+        asked.append(transition.trigger)
+        return True
+
+    due = machine.due("waiting", None, {"signal"}, allow_all)
+    assert due is not None
+    assert due.trigger == "go_first"
+    assert asked == ["go_first"]  # the second candidate is never asked about
+
+
+def test_a_refused_automatic_transition_gives_way_to_the_next() -> None:
+    machine = LifecycleMachine(automatic_workflow(), {})
+    due = machine.due("waiting", None, {"signal"}, lambda t: t.trigger != "go_first")
+    assert due is not None
+    assert due.trigger == "go_second"
+    assert machine.due("waiting", None, {"signal"}, lambda t: False) is None
+
+
+def test_no_automatic_transition_without_its_event_or_a_place_to_return_to() -> None:
+    machine = LifecycleMachine(automatic_workflow(), {})
+    assert machine.due("waiting", None, {"other"}, lambda t: True) is None
+    assert machine.due("first", None, {"undo"}, lambda t: True) is None
+    back = machine.due("first", "waiting", {"undo"}, lambda t: True)
+    assert back is not None
+    assert back.trigger == "back"
+
+
+def test_the_hidden_automatic_trigger_is_not_offered() -> None:
+    machine = LifecycleMachine(automatic_workflow(), {})
+    assert machine.triggers_from("waiting") == ["go_first", "go_second"]
+    assert machine.triggers_from("first") == ["back", "finish"]

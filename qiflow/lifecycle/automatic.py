@@ -1,16 +1,15 @@
 """Automatic transitions: a transition whose ``on`` event a command produced fires by itself.
 
 :meth:`qiflow.lifecycle.steps.Lifecycle.settle` asks, round by round, which transition is
-due for the events produced since the last round, and fires it as the system.
+due for the events produced since the last round (the workflow's ``transitions`` machine
+chooses, :meth:`qiflow.workflow.machine.LifecycleMachine.due`), and fires it as the system.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from qiflow.snapshots import Project
 from qiflow.store import NewEvent
-from qiflow.workflow import PREVIOUS, TransitionDef, Workflow
 
 #: A guard against workflows whose automatic transitions would trigger each other forever.
 MAX_AUTOMATIC_STEPS = 16
@@ -29,20 +28,3 @@ def keys_of(events: Iterable[NewEvent]) -> set[str]:
         if event.type == "measure.signal" and isinstance(kind, str):
             keys.add(f"{event.type}:{kind}")
     return keys
-
-
-def first_due(
-    workflow: Workflow,
-    project: Project,
-    keys: set[str],
-    allowed: Callable[[TransitionDef], bool],
-) -> TransitionDef | None:
-    """The first transition from the project's state that ``keys`` set off and may fire."""
-    for transition in workflow.transitions_from(project.state):
-        if transition.on not in keys:
-            continue
-        if transition.dest == PREVIOUS and project.previous_state is None:
-            continue
-        if allowed(transition):
-            return transition
-    return None

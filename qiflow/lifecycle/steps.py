@@ -192,7 +192,9 @@ class Lifecycle:
                 denied, reasons = self.unmet(transition, ctx, SYSTEM)
                 return not denied and not reasons
 
-            due = automatic.first_due(self.workflow(project), project, keys, allowed)
+            workflow = self.workflow(project)
+            machine = self.registry.machine(workflow.name, workflow.version)
+            due = machine.due(project.state, project.previous_state, keys, allowed)
             if due is not None:
                 data = {"on": due.on}
                 self.fire(draft, tx, due.trigger, actor=SYSTEM, data=data, automatic=True)

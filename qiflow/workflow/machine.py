@@ -6,17 +6,26 @@ the transition's effects as its own ``after`` callbacks, in the order the workfl
 lists them. It never holds projects: a project is bound to the machine only for one
 step, through a throwaway binding, so engine memory does not grow with the number
 of projects and ``Machine.add_model`` (a list scan) is never called.
+
+transitions also chooses which automatic transition fires (:meth:`LifecycleMachine.due`):
+each transition with an ``on`` event is an internal transition of one hidden trigger,
+added in file order, and transitions tries them in that order, taking the first whose
+conditions (its event happened, it may return where it would go, its rules pass) hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
-from qiflow.workflow.definition import PREVIOUS, Workflow
+from qiflow.workflow.definition import PREVIOUS, TransitionDef, Workflow
+
+#: The hidden trigger under which automatic transitions are chosen (no workflow trigger
+#: can be named so: workflow names and triggers are identifiers).
+_AUTOMATIC = "qiflow:automatic"
 
 #: An effect as the machine runs it: on the context given to :meth:`LifecycleMachine.take`,
 #: with the trigger. (transitions itself stays behind this module.)
@@ -31,6 +40,35 @@ class _Binding:
     previous: str | None
     #: What the effects work on; None when only the destination is asked for.
     context: Any = None
+
+
+@dataclass
+class _Choice:
+    """The context of choosing an automatic transition: what happened, what is allowed,
+    and (once transitions has chosen) the transition."""
+
+    keys: Collection[str]
+    allowed: Callable[[TransitionDef], bool]
+    chosen: TransitionDef | None = None
+
+
+def _automatic(transition: TransitionDef) -> dict[str, Any]:
+    """``transition`` as a candidate of the hidden automatic trigger."""
+
+    def due(event: EventData) -> bool:
+        binding = cast(_Binding, event.model)
+        choice = cast(_Choice, binding.context)
+        if transition.on not in choice.keys:
+            return False
+        if transition.dest == PREVIOUS and binding.previous is None:
+            return False
+        return choice.allowed(transition)
+
+    def choose(event: EventData) -> None:
+        cast(_Choice, cast(_Binding, event.model).context).chosen = transition
+
+    due.__name__ = f"due_{transition.trigger}"
+    return {"trigger": _AUTOMATIC, "dest": None, "conditions": [due], "after": [choose]}
 
 
 def _returns_to(target: str) -> Any:
@@ -60,7 +98,13 @@ class LifecycleMachine:
         self.workflow = workflow
         names = [s.name for s in workflow.states]
         transitions: list[dict[str, Any]] = []
+        #: Per state, the ``on`` events that may set off an automatic transition from it.
+        self._awaits: dict[str, frozenset[str]] = {}
         for t in workflow.transitions:
+            if t.on is not None:
+                transitions.extend({**_automatic(t), "source": source} for source in t.sources)
+                for source in t.sources:
+                    self._awaits[source] = self._awaits.get(source, frozenset()) | {t.on}
             after = (
                 [_only_when_taken(effects[name]) for name in t.effects]
                 if effects is not None
@@ -93,7 +137,22 @@ class LifecycleMachine:
         )
 
     def triggers_from(self, state: str) -> list[str]:
-        return list(self._machine.get_triggers(state))
+        return [t for t in self._machine.get_triggers(state) if t != _AUTOMATIC]
+
+    def due(
+        self,
+        state: str,
+        previous: str | None,
+        keys: Collection[str],
+        allowed: Callable[[TransitionDef], bool],
+    ) -> TransitionDef | None:
+        """The automatic transition that ``keys`` (the events just produced) set off from
+        ``state``: the first in file order whose event happened and which ``allowed``."""
+        if self._awaits.get(state, frozenset()).isdisjoint(keys):
+            return None  # the common case, decided without asking the machine
+        choice = _Choice(keys, allowed)
+        self._machine.events[_AUTOMATIC].trigger(_Binding(state, previous, choice))
+        return choice.chosen
 
     def step(self, state: str, trigger: str, previous: str | None) -> str | None:
         """The state ``trigger`` leads to from ``state``, or None if it cannot fire.
