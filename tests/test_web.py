@@ -4,13 +4,15 @@ and their defences (CSRF, scopes, roles, the proxy header, escaping)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qiflow import Engine
-from qiflow.config import WebSettings
+from qiflow import Engine, Person, hookimpl
+from qiflow.config import WebSettings, load_settings
+from qiflow.exceptions import ConfigError
 from qiflow.testing import ManualClock
 from tests.helpers import LOW_RISK, OWNER, SPONSOR, drive_to, new_project, to_measurement_plan
 from tests.web_support import csrf_of, post_form, served, signed_in, site, token
@@ -282,3 +284,54 @@ def test_programme_board_lists_programme_projects_and_candidates(engine: Engine)
     assert f"{big.ref}: Trust-wide flow" in candidates
     assert "Not requested" in candidates
     assert "Small change" not in page
+
+
+class TrustDirectory:
+    """A trust's directory that answers who is medical director (``qiflow_role_holders``)."""
+
+    @hookimpl
+    def qiflow_role_holders(self, role: str) -> list[str] | None:
+        return {"medical_director": ["dr.mehta"]}.get(role)
+
+
+def test_my_work_asks_the_directory_who_holds_an_awaited_role(db_url: str) -> None:
+    with Engine(db_url, clock=ManualClock(), plugins=[TrustDirectory()]) as engine:
+        engine.import_people(
+            [
+                Person(id="md", name="Former Medical Director", roles=("medical_director",)),
+                Person(id="don", name="Director of Nursing", roles=("director_of_nursing",)),
+            ],
+            actor="admin",
+        )
+        project = new_project(engine)
+        stage_2 = {**LOW_RISK, "full_assessment": "reviewed"}
+        engine.request_signoff(project.ref, "qeia", stage_2, actor=OWNER)
+        app = site(engine)
+        for person, listed in (("dr.mehta", True), ("don", True), ("md", False)):
+            page = signed_in(app, engine, person).get("/my-work").text
+            assert ("QEIA stage 2 (round 1)" in page) is listed, person
+
+
+def test_web_settings_are_read_and_checked(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(
+        '[web]\nbase_url = "https://qi.example.nhs.uk/"\n'
+        'trusted_proxies = ["10.0.0.5", "10.1.0.0/24"]\nuser_header = "X-Forwarded-User"\n',
+        encoding="utf-8",
+    )
+    web = load_settings(good, env={}).web
+    assert web == WebSettings(
+        base_url="https://qi.example.nhs.uk",
+        trusted_proxies=("10.0.0.5", "10.1.0.0/24"),
+        user_header="X-Forwarded-User",
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[web]\ntrusted_proxies = ["gateway.local"]\nuser_header = "X Remote: User"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_settings(bad, env={})
+    message = str(refused.value)
+    assert "web.trusted_proxies: 'gateway.local' is not an IP address or network" in message
+    assert "web.user_header: 'X Remote: User' is not an HTTP header name" in message

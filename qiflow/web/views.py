@@ -217,15 +217,22 @@ def project_page(engine: Engine, ref: str, actor: str) -> ProjectPage:
     )
 
 
-def roles_of(engine: Engine, project: Project, actor: str) -> set[str]:
-    """The roles ``actor`` holds on ``project``: from plugins (owner, sponsor, ...) and the
-    staff directory, as the engine's rules count them."""
+def roles_of(engine: Engine, project: Project, actor: str, wanted: Sequence[str] = ()) -> set[str]:
+    """The roles ``actor`` holds on ``project``, as the engine's rules count them: from
+    plugins (owner, sponsor, ...), and for each ``wanted`` role the directory's holders
+    (a plugin's ``qiflow_role_holders`` answer alone when it gives one, else the staff
+    directory's record)."""
     roles: set[str] = set()
     for found in engine.pm.hook.qiflow_actor_roles(project=project, actor=actor):
         roles.update(found)
     person = engine.person(actor)
-    if person is not None and person.active:
-        roles.update(person.roles)
+    for role in wanted:
+        holders = engine.pm.hook.qiflow_role_holders(role=role)
+        if holders is not None:
+            if actor in holders:
+                roles.add(role)
+        elif person is not None and person.active and role in person.roles:
+            roles.add(role)
     return roles
 
 
@@ -260,10 +267,12 @@ def my_work(engine: Engine, actor: str) -> MyWork:
     awaiting: list[Awaiting] = []
     mine: list[Project] = []
     for project in engine.projects():
-        held = roles_of(engine, project, actor)
+        signoffs = engine.signoffs(project.ref)
+        wanted = sorted({r for s in signoffs if s.status == "pending" for r in s.roles})
+        held = roles_of(engine, project, actor, wanted)
         if {"owner", "sponsor"} & held:
             mine.append(project)
-        for signoff in engine.signoffs(project.ref):
+        for signoff in signoffs:
             decided = {d.role for d in signoff.decisions}
             open_roles = tuple(r for r in signoff.roles if r in held and r not in decided)
             if signoff.status == "pending" and open_roles:
