@@ -78,6 +78,29 @@ def test_a_new_special_cause_or_icon_appends_one_signal(engine: Engine) -> None:
     assert engine.verify_audit() == []
 
 
+def test_a_run_chart_signals_before_twelve_points(engine: Engine) -> None:
+    """Fewer than 12 points show a run chart; a point newly part of a trend (5 going one
+    way) is a signal with the run-chart rule, and no icons. (A shift of 6 on one side of
+    the median needs 12 points or more, by when the chart is XmR.)"""
+    ref = started(engine)
+    record(engine, ref, "Missed doses", [20, 21, 19, 22])
+    assert signals(engine, ref) == []
+    record(engine, ref, "Missed doses", [20, 18, 16, 13], first=4)  # 22 down to 13: 5 points
+    chart = engine.measure_chart(ref, "Missed doses")
+    assert chart.chart == "run"
+    assert chart.run is not None
+    assert "trend" in chart.run.signals
+    found = signals(engine, ref)
+    assert [(s["kind"], s["rule"], s["points"]) for s in found] == [("improvement", "trend", 8)]
+    assert (found[0]["variation_icon"], found[0]["assurance_icon"]) == (None, None)
+    record(engine, ref, "Missed doses", [12], first=8)  # the trend goes on
+    assert len(signals(engine, ref)) == 2  # the new point is newly part of the trend
+    record(engine, ref, "Missed doses", [14, 13, 12], first=9)  # the 12th point: XmR, afresh
+    assert engine.measure_chart(ref, "Missed doses").chart == "xmr"
+    assert all(s["variation_icon"] is not None for s in signals(engine, ref)[2:])
+    assert engine.verify_audit() == []
+
+
 def test_a_target_gives_an_assurance_icon_and_its_change_is_a_signal(engine: Engine) -> None:
     ref = started(engine)
     engine.configure_measure(ref, "Missed doses", actor=OWNER, target=8.0, baseline_points=12)

@@ -3,9 +3,10 @@ the watch that turns a change in a measure's chart into a ``measure.signal`` eve
 
 :func:`watch` runs first when a command settles (before automatic transitions, so a
 workflow can react with ``on = "measure.signal:concern"``): if the command touched a
-measure or a data point, it charts the project's measures, compares each XmR chart with
-the state saved last time, appends a ``measure.signal`` for each that changed, and
-saves the new state. It also keeps the confirmed progress score of ``review.recorded``.
+measure or a data point, it charts the project's measures, compares each chart (XmR, or
+the run chart a measure shows before 12 points) with the state saved last time, appends
+a ``measure.signal`` for each that changed, and saves the new state. It also keeps the
+confirmed progress score of ``review.recorded``.
 """
 
 from __future__ import annotations

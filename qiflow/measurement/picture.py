@@ -1,8 +1,12 @@
 """A measure's chart as its data stand, and the signal when a change alters it.
 
 The chart is XmR (Making Data Count) from :data:`MIN_XMR_POINTS` points on, a run chart
-before that (IHI rules), unless XmR is asked for. Signals come from the XmR chart only:
-a run chart on a handful of points is for looking at, not for raising events.
+before that (IHI rules), unless XmR is asked for. Signals come from the chart the measure
+shows: while it is a run chart, a point newly part of a shift, a trend or an astronomical
+point is a signal (its rule says which; a run chart has no icons), because the run-chart
+rules are how a QI team reads its first weeks of data. Too few or too many runs is a
+property of the whole chart, not of a point, and raises none. When the chart becomes XmR
+(the 12th point) it is judged afresh: its special causes and icons against none.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Literal, TypeAlias
 from qiflow.snapshots import DataPoint, Measure, MeasureSeries, Rebase
 from qiflow.spc import RunChartResult, XmrResult, run_chart, xmr
 
-#: Fewer points than this show a run chart (and raise no signal) unless XmR is asked for.
+#: Fewer points than this show a run chart unless XmR is asked for.
 MIN_XMR_POINTS = 12
 
 SignalKind: TypeAlias = Literal["improvement", "concern", "neutral"]
@@ -132,10 +136,12 @@ def _kind_of_icon(variation: str | None) -> SignalKind:
 
 
 def chart_state(chart: Picture) -> dict[str, Any] | None:
-    """What :func:`signal` compares, as JSON: the XmR chart's icons and special causes."""
-    if chart.xmr is None:
+    """What :func:`signal` compares, as JSON: the kind of chart, its icons (XmR only) and
+    special causes."""
+    if chart.chart == "none":
         return None
     return {
+        "chart": chart.chart,
         "variation_icon": chart.variation_icon,
         "assurance_icon": chart.assurance_icon,
         "special": {str(pid): list(found) for pid, found in chart.special_causes().items()},
@@ -143,16 +149,19 @@ def chart_state(chart: Picture) -> dict[str, Any] | None:
 
 
 def signal(before: Mapping[str, Any] | None, after: Picture) -> Signal | None:
-    """The signal if ``after``'s XmR chart differs from the state saved before
-    (:func:`chart_state`): a new special-cause point, or a new variation or assurance
-    icon; None otherwise (or without an XmR chart).
+    """The signal if ``after``'s chart differs from the state saved before
+    (:func:`chart_state`): a new special-cause point, or (XmR) a new variation or
+    assurance icon; None otherwise (or without a chart). A state saved from the other
+    kind of chart counts as none (states saved before run charts signalled are XmR's).
 
     The kind is the newest new special cause's (improvement, concern, neutral), else the
     new variation icon's, else the new assurance icon's (pass: improvement, fail: concern).
     """
-    if after.xmr is None:
+    if after.chart == "none":
         return None
     before = before or {}
+    if before.get("chart", "xmr") != after.chart:
+        before = {}
     old = before.get("special", {})
     now = after.special_causes()
     new = [pid for pid in now if str(pid) not in old]
@@ -165,9 +174,9 @@ def signal(before: Mapping[str, Any] | None, after: Picture) -> Signal | None:
         newest = max(new, key=order.__getitem__)
         point_type, rule = now[newest]
         kind = _kind_of_point(point_type)
-    elif after.variation_icon != (old_variation or "common_cause"):
+    elif after.xmr is not None and after.variation_icon != (old_variation or "common_cause"):
         kind = _kind_of_icon(after.variation_icon)
-    elif after.assurance_icon != old_assurance:
+    elif after.xmr is not None and after.assurance_icon != old_assurance:
         kind = _ASSURANCE_KIND.get(after.assurance_icon, "neutral")
     else:
         return None

@@ -10,15 +10,24 @@ rules signal non-random variation:
 - too few or too many runs: a run is a series of points on one side of the median (points
   on it are skipped); the count is compared with limits for the number of useful
   observations (points not on the median), from 10 of them upwards;
-- ``astronomical``: a point blatantly different from the rest. Perla et al. leave this to
-  the people reading the chart; here it is a point beyond Tukey's far-out fences (more
-  than 3 interquartile ranges outside the quartiles), and none while the IQR is zero.
+- ``astronomical``: a point blatantly different from the rest. Perla et al. (and the
+  IHI) define it by judgement, not by a number: a data point "obviously, even
+  blatantly, different" that everyone studying the chart would agree is unusual, and
+  not merely the highest or lowest point. A program cannot poll the readers, so qiflow
+  stands in with a fixed, documented test that only calls the blatant: a point beyond
+  Tukey's far-out fences (more than 3 interquartile ranges outside the quartiles), and
+  none while the IQR is zero. The chart still shows every point for people to judge.
 
-The runs limits are those of Perla et al.'s Table 1, which reformats Swed and Eisenhart's
+The runs limits follow Perla et al.'s Table 1, which reformats Swed and Eisenhart's
 (1943) tables: the number of runs in a random arrangement of the useful observations,
 split as evenly as they can be above and below the median, is too few below the lower
 limit and too many above the upper one, each with about a 2.5% chance (5% in all). They
-are computed here from that exact distribution rather than typed in.
+are computed here from that exact distribution rather than typed in: the published
+table's values could not be found in a source we could cite during development (the
+paper itself, qicharts2, which uses Anhoej's longest-run and crossings rules instead,
+and NHS run-chart guides were searched), so no table is typed in that cannot be checked.
+``tests/spc/test_runchart.py`` checks the computation against counting every
+arrangement. Should the published table differ in a row, it is the one to follow.
 """
 
 from __future__ import annotations
