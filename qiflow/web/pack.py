@@ -163,7 +163,9 @@ def build(
         if project.programme_status == "candidate":
             decisions.append(Decision(project, "candidate for programme status"))
         key = [
-            c for c in views.charts(engine, project, prefix=f"p{number}c") if c.kind == "outcome"
+            c
+            for c in views.charts(engine, project, prefix=f"p{number}c")
+            if c.kind == "outcome"
         ]
         measures.extend(KeyMeasure(project, c) for c in key)
         board.append(views.BoardRow(project, views.qeia_status(engine, project)))
@@ -265,14 +267,16 @@ def csv_text(pack: Pack) -> str:
                 if chart is None:
                     writer.writerow([_cell(v) for v in [*base, "", "", "", "", "", ""]])
                 else:
-                    cells = [
-                        *base,
-                        chart.name,
-                        chart.kind,
-                        chart.points,
-                        "" if chart.latest is None else f"{chart.latest:g}",
-                        chart.variation or "",
-                        chart.assurance or "",
-                    ]
+                    cells = (
+                        [
+                            *base,
+                            chart.name,
+                            chart.kind,
+                            chart.points,
+                            "" if chart.latest is None else f"{chart.latest:g}",
+                            chart.variation or "",
+                            chart.assurance or "",
+                        ]
+                    )
                     writer.writerow([_cell(v) for v in cells])
     return out.getvalue()
