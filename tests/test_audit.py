@@ -127,3 +127,16 @@ def test_tampering_is_caught(engine: Engine, db_url: str, how: str) -> None:
     text_result = CliRunner().invoke(main, ["--db", db_url, "audit", "verify"])
     assert text_result.exit_code == 1
     assert "BROKEN QI-0002" in text_result.output
+
+
+def test_a_command_committing_during_the_check_is_not_tampering(engine: Engine) -> None:
+    """Issue 8, bug 3: a project's head and its events were read in two transactions, so
+    a command committing between them looked like deleted or changed events."""
+    first = engine.create_project("First", actor="olivia", owner="olivia", sponsor="sam")
+    second = engine.create_project("Second", actor="olivia", owner="olivia", sponsor="sam")
+    check = engine.iter_audit()
+    assert next(check) == (first.ref, None)  # every head has been read by now
+    engine.record_review(second.ref, actor="olivia", notes="while the audit runs")
+    engine.update_project(second.ref, actor="olivia", title="Second, renamed")
+    assert list(check) == [(second.ref, None)]
+    assert engine.verify_audit() == []  # and a new check sees the new events

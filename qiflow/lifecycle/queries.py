@@ -61,10 +61,10 @@ class ProjectQueries:
 
     def audit(self) -> Iterator[tuple[str, audit.Break | None]]:
         """Each project's first break of its hash chain or of its replay, one at a time."""
-        with self._store.read() as tx:
-            heads = tx.projects.audit_heads()
-        for head in heads:
-            with self._store.read() as tx:
+        # one consistent snapshot for the whole check: a command committing meanwhile
+        # must not look like tampering (a head read before it, events after)
+        with self._store.read(snapshot=True) as tx:
+            for head in tx.projects.audit_heads():
                 stored = tx.events.stored(head.project_id)
                 found = audit.verify_project(head.ref, head.head_hash, head.event_count, stored)
                 if found is None:
@@ -86,7 +86,7 @@ class ProjectQueries:
                             None,
                             "the driver diagram does not match its events",
                         )
-            yield head.ref, found
+                yield head.ref, found
 
 
 def diagram_of(events: Iterable[Event]) -> DriverDiagram:

@@ -86,9 +86,15 @@ class Store:
                 yield Tx(conn)
 
     @contextmanager
-    def read(self) -> Iterator[Tx]:
-        with self._connect() as conn, conn.begin():
-            yield Tx(conn)
+    def read(self, *, snapshot: bool = False) -> Iterator[Tx]:
+        """A read transaction. With ``snapshot`` every statement sees the same committed
+        state, whatever commits meanwhile: REPEATABLE READ, read only, on PostgreSQL; on
+        SQLite every read transaction already is one (WAL keeps its snapshot)."""
+        with self._connect() as conn:
+            if snapshot and conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn.begin():
+                yield Tx(conn)
 
     def now(self) -> datetime:
         """The database server's clock (so every daemon judges "due" by the same time)."""
