@@ -50,7 +50,9 @@ class Daemon:
         self.clock = clock or engine.clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.metrics = DaemonMetrics()
-        self.channels = self.metrics.measured(engine.channels(settings.channels))
+        built = engine.channels(settings.channels)
+        check_lease(settings.daemon.delivery.lease, built)
+        self.channels = self.metrics.measured(built)
         intervals = (settings.daemon.sweep_interval, settings.daemon.delivery_interval)
         self.health = Health(
             lambda: readiness_problems(engine, settings.channels, self.channels),
@@ -68,7 +70,6 @@ class Daemon:
                 f"(available: {', '.join(sorted(self.channels))}); fix the name, add its "
                 "[channels.<name>] table, or install its plugin"
             )
-        check_lease(settings.daemon.delivery.lease, self.channels)
         self.stopping = threading.Event()
         #: Notification ids being sent right now (kept on shutdown, never given back).
         self.in_flight: set[int] = set()
