@@ -72,7 +72,8 @@ def event_hash(prev_hash: str, row: StoredEvent) -> str:
     }
     if row.scheme == 1:
         return chain(prev_hash, canonical(payload=row.payload, **fields))
-    payload = json.loads(row.payload)
+    parsed = getattr(row, "parsed", None)  # a store's StoredEvent parses its payload once
+    payload = parsed if parsed is not None else json.loads(row.payload)
     return canonical_v2.chain(prev_hash, canonical_v2.content(payload=payload, **fields))
 
 

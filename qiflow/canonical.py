@@ -23,6 +23,7 @@ has no form for them, and qiflow refuses them as input.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -77,7 +78,11 @@ def committed(payload: Any) -> Any:
 
 
 def timestamp(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC."""
+    text = at.isoformat(timespec="microseconds")
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def content(
@@ -90,19 +95,96 @@ def content(
     payload: Mapping[str, Any],
     created_at: datetime,
 ) -> bytes:
-    """The bytes scheme 2 hashes for one event."""
-    return rfc8785.dumps(
-        {
-            "actor": actor,
-            "at": timestamp(created_at),
-            "payload": committed(payload),
-            "pos": pos,
-            "project": project_id,
-            "scheme": SCHEME,
-            "type": type,
-            "version": version,
+    """The bytes scheme 2 hashes for one event.
+
+    Most payloads take a fast path: for JSON with no float outside [1e-4, 1e16) but
+    integral ones (written as integers), no integer beyond 2**53 - 1 and no key beyond
+    the Basic Multilingual Plane, the standard library's compact, key-sorted JSON *is*
+    RFC 8785 (the same escapes, code-point order equals UTF-16 order, the same digits).
+    Anything else goes through the ``rfc8785`` package; ``tests/test_hash_chain.py``
+    checks the two agree.
+    """
+    document: dict[str, Any] = {
+        "actor": actor,
+        "at": timestamp(created_at),
+        "payload": None,
+        "pos": pos,
+        "project": project_id,
+        "scheme": SCHEME,
+        "type": type,
+        "version": version,
+    }
+    try:
+        document["payload"] = _fast_committed(payload)
+        return _DUMPS(document).encode("utf-8")
+    except (_NotPlain, UnicodeEncodeError):
+        document["payload"] = committed(payload)
+        return rfc8785.dumps(document)
+
+
+class _NotPlain(Exception):
+    """A value the fast path of :func:`content` does not serialise as RFC 8785 does."""
+
+
+_DUMPS = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+_INT_MAX = 2**53 - 1
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as the fast path writes it, or :class:`_NotPlain`."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        if -_INT_MAX <= value <= _INT_MAX:
+            return value
+        raise _NotPlain
+    if kind is float:
+        if value.is_integer():
+            if -_INT_MAX <= value <= _INT_MAX:
+                return int(value)  # ECMAScript writes 1.0 as 1
+            raise _NotPlain
+        if 1e-4 <= abs(value) < 1e16:  # where repr and ECMAScript agree
+            return value
+        raise _NotPlain
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is dict:
+        return {_key(k): _plain(v) for k, v in value.items()}
+    raise _NotPlain
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
+        raise _NotPlain
+    return key
+
+
+def _fast_commit(value: Any) -> Any:
+    """:func:`_commit`, checked for the fast path."""
+    if type(value) is str:
+        return text_digest(value)
+    if type(value) is list:
+        return [_fast_commit(v) for v in value]
+    if isinstance(value, Mapping) and set(value) == {REDACTED}:
+        return _plain(value[REDACTED])
+    return _plain(value)
+
+
+def _fast_committed(payload: Any) -> Any:
+    """:func:`committed`, checked for the fast path."""
+    if type(payload) is dict:
+        return {
+            (k if type(k) is str and k.isascii() else _key(k)): (
+                _fast_commit(v) if k in FREE_TEXT_KEYS else _fast_committed(v)
+            )
+            for k, v in payload.items()
         }
-    )
+    if type(payload) is list:
+        return [_fast_committed(v) for v in payload]
+    return _plain(payload)
 
 
 def chain(prev_hash: str, body: bytes) -> str:

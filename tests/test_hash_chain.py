@@ -8,6 +8,10 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from qiflow import Engine, canonical
@@ -138,3 +142,54 @@ def test_a_workflow_file_with_toml_dates_has_a_digest() -> None:
     first = digest('name = "x"\nreviewed = 2026-01-05\nat = 09:00:00\n')
     assert first == digest('name = "x"\n# a comment\nreviewed = 2026-01-05\nat = 09:00:00\n')
     assert first != digest('name = "x"\nreviewed = 2026-01-06\nat = 09:00:00\n')
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["title", "notes", "reason", "a", "é", "\U0001f600", "\ue000", "b"])
+            | st.text(max_size=3),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(payload=st.dictionaries(st.text(max_size=5) | st.sampled_from(["title"]), _json))
+def test_the_fast_canonical_form_is_rfc_8785(payload: dict) -> None:
+    """canonical.content writes most payloads with the standard library's JSON; whatever
+    it writes must be byte for byte what the rfc8785 package writes."""
+    fields = {
+        "project_id": "p1",
+        "pos": 1,
+        "version": 1,
+        "type": "x.y",
+        "actor": "ölivia",
+        "created_at": datetime(2027, 1, 1, tzinfo=UTC),
+    }
+    expected_document = {
+        "actor": "ölivia",
+        "at": "2027-01-01T00:00:00.000000Z",
+        "payload": canonical.committed(payload),
+        "pos": 1,
+        "project": "p1",
+        "scheme": 2,
+        "type": "x.y",
+        "version": 1,
+    }
+    try:
+        expected = rfc8785.dumps(expected_document)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical.content(payload=payload, **fields)
+        return
+    assert canonical.content(payload=payload, **fields) == expected

@@ -15,6 +15,8 @@ from qiflow.lifecycle.steps import Lifecycle
 from qiflow.replay import differences
 from qiflow.snapshots import DataPoint, Event, Measure, PdsaCycle, Project, TriggerOption
 from qiflow.store import ProjectFilter, Store
+from qiflow.store.events import StoredEvent
+from qiflow.store.projects import AuditHead, StoredProject
 
 
 class ProjectQueries:
@@ -60,33 +62,48 @@ class ProjectQueries:
             return tx.records.data_points(found[0].id)
 
     def audit(self) -> Iterator[tuple[str, audit.Break | None]]:
-        """Each project's first break of its hash chain or of its replay, one at a time."""
-        # one consistent snapshot for the whole check: a command committing meanwhile
-        # must not look like tampering (a head read before it, events after)
+        """Each project's first break of its hash chain or of its replay, in reference order.
+
+        Everything is read in one consistent snapshot (a command committing meanwhile
+        must not look like tampering: a head read before it, events after), in one query
+        per table: every event in chain order, every project row, every driver diagram.
+        """
         with self._store.read(snapshot=True) as tx:
-            for head in tx.projects.audit_heads():
-                stored = tx.events.stored(head.project_id)
-                found = audit.verify_project(head.ref, head.head_hash, head.event_count, stored)
-                if found is None:
-                    now_stored = tx.projects.get(head.project_id)
-                    assert now_stored is not None
-                    events = [e.event for e in stored]
-                    diff = differences(now_stored.project, events)
-                    if diff:
-                        found = audit.Break(
-                            head.ref,
-                            None,
-                            None,
-                            f"the project row does not match its events: {'; '.join(diff)}",
-                        )
-                    elif tx.charters.diagram(head.project_id) != diagram_of(events):
-                        found = audit.Break(
-                            head.ref,
-                            None,
-                            None,
-                            "the driver diagram does not match its events",
-                        )
-                yield head.ref, found
+            heads = tx.projects.audit_heads()
+            rows = tx.projects.all_rows()
+            diagrams = tx.charters.diagrams()
+            found: dict[str, audit.Break | None] = {}
+            by_id = {head.project_id: head for head in heads}
+            for project_id, stored in tx.events.trails():
+                head = by_id.get(project_id)
+                if head is not None:
+                    found[project_id] = _check(head, stored, rows[project_id], diagrams)
+        for head in heads:
+            if head.project_id not in found:  # a project with no events at all
+                found[head.project_id] = _check(head, [], rows[head.project_id], diagrams)
+            yield head.ref, found[head.project_id]
+
+
+def _check(
+    head: AuditHead,
+    stored: list[StoredEvent],
+    now_stored: StoredProject,
+    diagrams: dict[str, DriverDiagram],
+) -> audit.Break | None:
+    """One project's first break: of its chain, of its row's replay, of its diagram."""
+    found = audit.verify_project(head.ref, head.head_hash, head.event_count, stored)
+    if found is not None:
+        return found
+    events = [e.event for e in stored]
+    diff = differences(now_stored.project, events)
+    if diff:
+        return audit.Break(
+            head.ref, None, None, f"the project row does not match its events: {'; '.join(diff)}"
+        )
+    diagram = diagrams.get(head.project_id) or DriverDiagram.build((), [])
+    if diagram != diagram_of(events):
+        return audit.Break(head.ref, None, None, "the driver diagram does not match its events")
+    return None
 
 
 def diagram_of(events: Iterable[Event]) -> DriverDiagram:

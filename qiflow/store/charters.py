@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import Connection, delete, distinct, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, distinct, func, insert, select, update
 
 from qiflow.charter.diagram import DriverDiagram, DriverNode
 from qiflow.charter.team import TeamMember
@@ -23,22 +23,15 @@ class Charters:
             .where(DRIVER_NODE.c.project_id == project_id)
             .order_by(DRIVER_NODE.c.position)
         )
-        rows = list(self._conn.execute(stmt).mappings())
-        return DriverDiagram.build(
-            (
-                DriverNode(
-                    id=row["node_id"],
-                    kind=row["kind"],
-                    title=row["title"],
-                    status=row["status"],
-                    parents=tuple(row["parents"]),
-                    measures=tuple(row["measures"]),
-                )
-                for row in rows
-                if not row["removed"]
-            ),
-            [row["node_id"] for row in rows if row["removed"]],
-        )
+        return _diagram(list(self._conn.execute(stmt).mappings()))
+
+    def diagrams(self) -> dict[str, DriverDiagram]:
+        """Every project's driver diagram that has a node, by project id, in one query."""
+        stmt = select(DRIVER_NODE).order_by(DRIVER_NODE.c.project_id, DRIVER_NODE.c.position)
+        rows: dict[str, list[RowMapping]] = {}
+        for row in self._conn.execute(stmt).mappings():
+            rows.setdefault(row["project_id"], []).append(row)
+        return {project_id: _diagram(found) for project_id, found in rows.items()}
 
     def save_diagram(self, project_id: str, before: DriverDiagram, after: DriverDiagram) -> None:
         """Store what changed from ``before`` to ``after``: new, changed and removed nodes."""
@@ -112,3 +105,21 @@ class Charters:
             stmt = stmt.where(TEAM_MEMBER.c.project_id.in_(list(project_ids)))
         stmt = stmt.group_by(TEAM_MEMBER.c.project_id)
         return {project_id: int(count) for project_id, count in self._conn.execute(stmt)}
+
+
+def _diagram(rows: Sequence[RowMapping]) -> DriverDiagram:
+    return DriverDiagram.build(
+        (
+            DriverNode(
+                id=row["node_id"],
+                kind=row["kind"],
+                title=row["title"],
+                status=row["status"],
+                parents=tuple(row["parents"]),
+                measures=tuple(row["measures"]),
+            )
+            for row in rows
+            if not row["removed"]
+        ),
+        [row["node_id"] for row in rows if row["removed"]],
+    )

@@ -161,6 +161,13 @@ class Projects:
         row = self._conn.execute(stmt, {"key": key.upper() if by_ref else key}).mappings().first()
         return None if row is None else StoredProject.from_row(row)
 
+    def all_rows(self) -> dict[str, StoredProject]:
+        """Every project, by id, in one statement (for the audit)."""
+        return {
+            row["id"]: StoredProject.from_row(row)
+            for row in self._conn.execute(select(PROJECT)).mappings()
+        }
+
     def insert(self, values: Mapping[str, Any]) -> None:
         self._conn.execute(insert(PROJECT).values(**values))
 
