@@ -37,8 +37,9 @@ def rejected_in_open_transaction(store: Store, ref: str, at: datetime) -> Iterat
     """Append a ``gate.rejected`` event to ``ref``'s trail as a command does, and hold the
     transaction open until the block ends (then commit). Yields the event's seq."""
     with store.write() as tx:
-        row = tx.projects.get(ref, lock=True)
-        assert row is not None
+        found = tx.projects.get(ref, lock=True)
+        assert found is not None
+        row = found.columns()
         [event], head = tx.events.append(
             row["id"],
             event_count=row["event_count"],
