@@ -302,6 +302,19 @@ COMMAND_CASES = [
         ("staff.toml", "name", "control"),
         files={"staff.toml": '[[people]]\nid = "a.khan"\nname = "A\\u0000Khan"\n'},
     ),
+    fire_case(
+        "create-unknown-field",
+        ("project", "create", "Safer nights", "--field", "colour=red"),
+        "--field 'colour'",
+        "no such field",
+        status=2,
+    ),
+    fire_case(
+        "act-correction-not-a-decision",
+        ("pdsa", "correct", "QI-0001", "1", "act", "--text", "adoptt", "--reason", "typo"),
+        "act 'adoptt'",
+        "adopt, adapt, abandon",
+    ),
 ]
 
 
