@@ -335,3 +335,20 @@ def test_web_settings_are_read_and_checked(tmp_path: Path) -> None:
     message = str(refused.value)
     assert "web.trusted_proxies: 'gateway.local' is not an IP address or network" in message
     assert "web.user_header: 'X Remote: User' is not an HTTP header name" in message
+
+
+def test_a_page_acted_on_after_someone_else_changed_the_project_is_refused(
+    engine: Engine,
+) -> None:
+    project = new_project(engine)
+    client = signed_in(site(engine), engine, OWNER)
+    page = f"/projects/{project.ref}"
+    html = client.get(page).text  # shows version 1
+    engine.update_project(project.ref, actor=SPONSOR, directorate="Surgery")  # version 2
+    shown = client.post(
+        f"{page}/fire",
+        data={"csrf_token": csrf_of(html), "trigger": "diagnose", "version": "1"},
+    )
+    refusal = shown.text[shown.text.index('id="refusal"') :]
+    assert "QI-0001 is at version 2, not 1: someone changed it since you read it" in refusal
+    assert engine.get(project.ref).state == "idea"
