@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from qiflow import canonical
@@ -39,6 +39,10 @@ _STORED = (
 )
 
 _INSERT_EVENT = insert(EVENT).returning(EVENT.c.seq)
+#: A project's events, in the order of ``Event``'s fields (its history: built once).
+_HISTORY = (
+    select(*_STORED[:-1]).where(EVENT.c.project_id == bindparam("project_id")).order_by(EVENT.c.pos)
+)
 _INSERT_EVENTS = insert(EVENT).returning(EVENT.c.seq, sort_by_parameter_order=True)
 
 
@@ -169,7 +173,13 @@ class Events:
         ], head_hash
 
     def of_project(self, project_id: str) -> list[Event]:
-        return [stored.event for stored in self.stored(project_id)]
+        """The project's events in position order (its history), read as plain tuples."""
+        loads = json.loads
+        rows = self._conn.execute(_HISTORY, {"project_id": project_id})
+        return [
+            Event(seq, pid, pos, version, kind, actor, loads(payload), ensure_utc(at), prev, digest)
+            for seq, pid, pos, version, kind, actor, payload, at, prev, digest in rows
+        ]
 
     def stored(self, project_id: str) -> list[StoredEvent]:
         """The project's events as stored, in position order."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Integer, Select, Update, bindparam, insert, select, update
 
 from qiflow.clock import ensure_utc
 from qiflow.snapshots import DataPoint, Measure, PdsaCycle, Project
@@ -24,6 +24,25 @@ _PROJECT_BY = {
     (by_ref, True): select(PROJECT).where(_BY_KEY[by_ref] == bindparam("key")).with_for_update()
     for by_ref in (False, True)
 }
+
+
+@functools.lru_cache(maxsize=128)
+def _project_listing(filters: tuple[str, ...], withdrawn: bool) -> Select[Any]:
+    """The listing for one combination of filters, built once: a bound parameter for
+    each filter, limit and offset (an equality filter per column named after it)."""
+    stmt = select(PROJECT).order_by(PROJECT.c.number)
+    for name in filters:
+        if name == "overdue_at":
+            stmt = stmt.where(PROJECT.c.next_review_at < bindparam(name))
+        elif name not in ("limit", "offset"):
+            stmt = stmt.where(PROJECT.c[name] == bindparam(name))
+    if not withdrawn:
+        stmt = stmt.where(PROJECT.c.withdrawn_at.is_(None))
+    if "limit" in filters:
+        stmt = stmt.limit(bindparam("limit", type_=Integer))
+    if "offset" in filters:
+        stmt = stmt.offset(bindparam("offset", type_=Integer))
+    return stmt
 
 
 @functools.lru_cache(maxsize=64)
@@ -177,25 +196,25 @@ class Projects:
         return self._conn.execute(_project_update(tuple(sorted(values))), params).rowcount == 1
 
     def find(self, where: ProjectFilter) -> list[Project]:
-        stmt = select(PROJECT).order_by(PROJECT.c.number)
-        for column, value in (
-            (PROJECT.c.state, where.state),
-            (PROJECT.c.owner, where.owner),
-            (PROJECT.c.directorate, where.directorate),
-            (PROJECT.c.workflow, where.workflow),
-            (PROJECT.c.programme_status, where.programme),
-        ):
-            if value is not None:
-                stmt = stmt.where(column == value)
+        params: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("state", where.state),
+                ("owner", where.owner),
+                ("directorate", where.directorate),
+                ("workflow", where.workflow),
+                ("programme_status", where.programme),
+            )
+            if value is not None
+        }
         if where.overdue_at is not None:
-            stmt = stmt.where(PROJECT.c.next_review_at < ensure_utc(where.overdue_at))
-        if not where.withdrawn:
-            stmt = stmt.where(PROJECT.c.withdrawn_at.is_(None))
+            params["overdue_at"] = ensure_utc(where.overdue_at)
         if where.limit is not None:
-            stmt = stmt.limit(where.limit)
+            params["limit"] = where.limit
         if where.offset:
-            stmt = stmt.offset(where.offset)
-        return [Project.from_row(row) for row in self._conn.execute(stmt).mappings()]
+            params["offset"] = where.offset
+        stmt = _project_listing(tuple(sorted(params)), where.withdrawn)
+        return [Project.from_row(row) for row in self._conn.execute(stmt, params).mappings()]
 
     def audit_heads(self) -> list[AuditHead]:
         """Every project's chain length and head hash, in reference order."""

@@ -38,8 +38,17 @@ class QiflowModel(SQLModel, registry=registry()):
     """
 
 
+#: The list filters' indexes: each filter column with the reference number, so that
+#: ``projects(state=..., limit=50)`` reads the first 50 in order instead of sorting them all.
+PROJECT_LIST_INDEXES = ("state", "owner", "directorate", "programme_status", "workflow")
+
+
 class ProjectRow(QiflowModel, table=True):
     __tablename__ = "qiflow_project"
+    __table_args__ = tuple(
+        Index(f"ix_qiflow_project_{column}_number", column, "number")
+        for column in PROJECT_LIST_INDEXES
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     number: int = Field(unique=True)
@@ -47,12 +56,12 @@ class ProjectRow(QiflowModel, table=True):
     title: str = Field(sa_column=Column(Text, nullable=False))
     workflow: str = Field(max_length=100)
     workflow_version: int
-    state: str = Field(max_length=100, index=True)
+    state: str = Field(max_length=100)
     previous_state: str | None = Field(default=None, max_length=100)
     version: int
-    owner: str | None = Field(default=None, max_length=200, index=True)
+    owner: str | None = Field(default=None, max_length=200)
     sponsor: str | None = Field(default=None, max_length=200)
-    directorate: str | None = Field(default=None, max_length=200, index=True)
+    directorate: str | None = Field(default=None, max_length=200)
     team: str | None = Field(default=None, max_length=200)
     aim: str | None = Field(default=None, sa_column=Column(Text))
     quality_objectives: list[str] = Field(
@@ -69,7 +78,7 @@ class ProjectRow(QiflowModel, table=True):
     lead_executive_sponsor: str | None = Field(default=None, max_length=200)
     qi_sponsor: str | None = Field(default=None, max_length=200)
     programme_status: str = Field(
-        default="none", max_length=20, index=True, sa_column_kwargs={"server_default": "none"}
+        default="none", max_length=20, sa_column_kwargs={"server_default": "none"}
     )
     escalation_dismissed: list[str] | None = Field(default=None, sa_column=Column(JSON))
     #: Values of the project fields plugins declare (``qiflow_project_fields``), by name.
