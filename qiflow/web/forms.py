@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qiflow import Engine, GuardFailed, QiflowError, ValidationError
-from qiflow.web.rendering import words
+from qiflow.web.rendering import phrase, words
 from qiflow.web.responses import engine_of, flash, refused_form, render, to_sign_in
 from qiflow.web.session import CSRF_FIELD, csrf_ok, visitor
 
@@ -128,7 +128,7 @@ async def fire(request: Request, ref: str) -> Response:
             raise ValidationError("choose a step to take")
         data = {"learning": learning} if (learning := _text(form, "learning")) else {}
         project = engine.fire(ref, trigger, actor=actor, expected_version=_version(form), data=data)
-        return f"{words(trigger)}: now {words(project.state).lower()}", None
+        return f"{words(trigger)}: now {phrase(project.state)}", None
 
     return await act(request, ref, run)
 
@@ -236,9 +236,9 @@ async def request_signoff(request: Request, ref: str, gate: str) -> Response:
             if key.startswith("impact-"):
                 domain = key.removeprefix("impact-")
                 scores[domain] = {
-                    "impact": _whole(form, key, f"the impact on {words(domain).lower()}"),
+                    "impact": _whole(form, key, f"the impact on {phrase(domain)}"),
                     "likelihood": _whole(
-                        form, f"likelihood-{domain}", f"the likelihood for {words(domain).lower()}"
+                        form, f"likelihood-{domain}", f"the likelihood for {phrase(domain)}"
                     ),
                 }
         submitted: dict[str, Any] = {"scores": scores} if scores else {}

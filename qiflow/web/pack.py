@@ -22,7 +22,7 @@ from jinja2 import Environment
 from qiflow import Engine, Project, ValidationError
 from qiflow.snapshots import Signoff
 from qiflow.web import views
-from qiflow.web.rendering import words
+from qiflow.web.rendering import phrase, words
 
 KINDS = {
     "committee": ("Quality committee", "assurance"),
@@ -142,8 +142,8 @@ def build(
                         project,
                         event.created_at,
                         f"{words(str(event.payload.get('trigger')))}: "
-                        f"{words(str(event.payload.get('from'))).lower()} to "
-                        f"{words(str(event.payload.get('to'))).lower()}",
+                        f"{phrase(str(event.payload.get('from')))} to "
+                        f"{phrase(str(event.payload.get('to')))}",
                     )
                 )
             elif event.type == "measure.signal" and event.payload.get("kind") == "concern":
@@ -154,7 +154,7 @@ def build(
             if signoff.status == "rejected" and _since(signoff, start):
                 exceptions.append(Exception_(project, f"{signoff.stage} rejected"))
             if signoff.status == "pending":
-                awaiting = ", ".join(words(r).lower() for r in signoff.roles)
+                awaiting = ", ".join(phrase(r) for r in signoff.roles)
                 decisions.append(Decision(project, f"{signoff.stage}: awaiting {awaiting}"))
         if project.next_review_at is not None and project.next_review_at < now:
             exceptions.append(
@@ -163,9 +163,7 @@ def build(
         if project.programme_status == "candidate":
             decisions.append(Decision(project, "candidate for programme status"))
         key = [
-            c
-            for c in views.charts(engine, project, prefix=f"p{number}c")
-            if c.kind == "outcome"
+            c for c in views.charts(engine, project, prefix=f"p{number}c") if c.kind == "outcome"
         ]
         measures.extend(KeyMeasure(project, c) for c in key)
         board.append(views.BoardRow(project, views.qeia_status(engine, project)))
@@ -267,16 +265,14 @@ def csv_text(pack: Pack) -> str:
                 if chart is None:
                     writer.writerow([_cell(v) for v in [*base, "", "", "", "", "", ""]])
                 else:
-                    cells = (
-                        [
-                            *base,
-                            chart.name,
-                            chart.kind,
-                            chart.points,
-                            "" if chart.latest is None else f"{chart.latest:g}",
-                            chart.variation or "",
-                            chart.assurance or "",
-                        ]
-                    )
+                    cells = [
+                        *base,
+                        chart.name,
+                        chart.kind,
+                        chart.points,
+                        "" if chart.latest is None else f"{chart.latest:g}",
+                        chart.variation or "",
+                        chart.assurance or "",
+                    ]
                     writer.writerow([_cell(v) for v in cells])
     return out.getvalue()

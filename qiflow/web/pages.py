@@ -178,8 +178,14 @@ def report(request: Request, name: str, since: str = "") -> Response:
         start = pack.parse_since(since, engine.zone) if since.strip() else None
         built = pack.build(engine, kind, since=start)
     except QiflowError as exc:
-        return render(request, "refused.html", title="Cannot make that report", who=who,
-                      status=400 if kind in pack.KINDS else 404, reason=str(exc))
+        return render(
+            request,
+            "refused.html",
+            title="Cannot make that report",
+            who=who,
+            status=400 if kind in pack.KINDS else 404,
+            reason=str(exc),
+        )
     env = request.app.state.templates
     headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{kind}-pack.{suffix}"'}
     if suffix == "pdf":
@@ -189,8 +195,14 @@ def report(request: Request, name: str, since: str = "") -> Response:
     if suffix == "html":
         return Response(pack.html(env, built), media_type=REPORT_TYPES["html"], headers=headers)
     if suffix:
-        return render(request, "refused.html", title="Unknown format", who=who, status=404,
-                      reason=f"A pack comes as .pdf, .csv or .html, not .{suffix}.")
+        return render(
+            request,
+            "refused.html",
+            title="Unknown format",
+            who=who,
+            status=404,
+            reason=f"A pack comes as .pdf, .csv or .html, not .{suffix}.",
+        )
     return render(
         request,
         "report.html",

@@ -37,6 +37,13 @@ def words(name: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
+def phrase(name: str | None) -> str:
+    """``pdsa_testing`` -> ``PDSA testing``, ``on_hold`` -> ``on hold``: words inside a
+    sentence (an acronym keeps its capitals)."""
+    text = words(name)
+    return text if text[:4] in ("PDSA", "QEIA") else text[:1].lower() + text[1:]
+
+
 def local(value: datetime | date | None, zone: tzinfo | None = None) -> str:
     if value is None:
         return ""
@@ -76,6 +83,7 @@ def environment(zone: tzinfo | None = None) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["words"] = words
+    env.filters["phrase"] = phrase
     env.filters["local"] = lambda value: local(value, zone)
     env.filters["day"] = lambda value: day(value, zone)
     env.globals["icon_text"] = icon_text
