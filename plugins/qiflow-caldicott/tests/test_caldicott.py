@@ -180,6 +180,7 @@ def test_the_guardian_hears_of_a_request_through_the_jsonl_channel(
     engine: Engine, qiflow_clock: ManualClock, qiflow_daemon_pass: Any, tmp_path: Path
 ) -> None:
     ref = ready_to_test(engine)
+    qiflow_daemon_pass()  # the daemon runs: event notices start from its first pass
     engine.request_signoff(ref, "caldicott", USES_PID, actor=OWNER)
     out = tmp_path / "notices.jsonl"
     done = qiflow_daemon_pass(channels={"jsonl": {"path": str(out)}})

@@ -476,6 +476,7 @@ def test_a_pending_finance_signoff_reminds_the_business_partner(
     engine: Engine, clock: ManualClock, qiflow_daemon_pass: Any
 ) -> None:
     project = at_measurement_plan(engine)
+    qiflow_daemon_pass()  # the daemon runs: event notices start from its first pass
     engine.request_signoff(project.ref, "finance", FORM, actor=OWNER)
     first = qiflow_daemon_pass()  # the request itself is told at once
     assert FINANCE in {n.recipient for n in first.received["console"]}
