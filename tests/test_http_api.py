@@ -38,6 +38,23 @@ def create(c: TestClient, headers: dict[str, str], title: str = "Reduce missed d
     return response.json()
 
 
+def test_plugin_fields_are_given_at_creation(app_client: TestClient, owner: dict) -> None:
+    """The installed qiflow-caldicott plugin declares uses_patient_identifiable_data."""
+    body = {"title": "Discharge letters", "owner": OWNER, "sponsor": SPONSOR}
+    created = app_client.post(
+        f"{API}/projects",
+        json={**body, "fields": {"uses_patient_identifiable_data": True}},
+        headers=owner,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["fields"] == {"uses_patient_identifiable_data": True}
+    refused = app_client.post(
+        f"{API}/projects", json={**body, "fields": {"colour": "red"}}, headers=owner
+    )
+    assert refused.status_code == 422, refused.text
+    assert "unknown project field 'colour'" in refused.text
+
+
 def test_whole_lifecycle_over_http(engine: Engine, app_client: TestClient, owner: dict) -> None:
     c = app_client
     sponsor = bearer(engine, SPONSOR)

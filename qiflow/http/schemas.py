@@ -57,6 +57,9 @@ class ProjectFieldsIn(Input):
 class ProjectCreate(ProjectFieldsIn):
     title: str = Field(min_length=1, max_length=500, examples=["Reduce missed depot doses"])
     workflow: str = Field(default="qi_project", max_length=100)
+    fields: dict[str, Any] | None = Field(
+        default=None, description="Fields that plugins declare (see the project's `fields`)."
+    )
 
 
 class ProjectUpdate(ProjectFieldsIn):

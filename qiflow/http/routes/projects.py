@@ -93,14 +93,15 @@ def create_project(
 
     def execute(key: str | None) -> commands.Outcome:
         fields = body.given()
-        fields.pop("title", None)
-        fields.pop("workflow", None)
+        for key_name in ("title", "workflow", "fields"):
+            fields.pop(key_name, None)
         with acting(engine, caller):
             project = engine.create_project(
                 body.title,
                 actor=caller.actor,
                 workflow=body.workflow,
                 idempotency_key=key,
+                fields=body.fields,
                 **fields,
             )
         return project_outcome(project, status=201, location=project_url(project.ref))
