@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pluggy
 
-from qiflow import audit
+from qiflow import audit, idempotency
 from qiflow.access.api import AccessCommands
 from qiflow.charter.diagram import DriverDiagram
 from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
@@ -43,7 +43,7 @@ from qiflow.lifecycle.corrections import CorrectionCommands
 from qiflow.lifecycle.measure_api import MeasureCommands, check_settings
 from qiflow.lifecycle.queries import ProjectQueries
 from qiflow.lifecycle.roles import SYSTEM
-from qiflow.lifecycle.runner import Request, Runner, acting_service
+from qiflow.lifecycle.runner import Request, Runner, acting_service, fingerprinted
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.lifecycle.vocabulary import vocabulary
 from qiflow.measurement import Picture, Progress
@@ -124,9 +124,15 @@ class Engine:
         allow_plugins: Sequence[str] | None = None,
         migrate: bool = False,
         timezone: str = DEFAULT_TIMEZONE,
+        idempotency_expiry: timedelta = idempotency.DEFAULT_EXPIRY,
     ) -> None:
         """``timezone`` is the trust's: review cadences (``P1M``) and approval periods
         count its calendar days and months, whatever the clocks do in between.
+
+        An idempotency key is bound to the request first made under it (the command and
+        its arguments): the same request again returns the first result (or raises the
+        same refusal), another request raises :class:`IdempotencyConflict`. A key is
+        remembered for ``idempotency_expiry`` (24 hours by default), then may be reused.
 
         Plugins: qiflow's built-ins, the objects in ``plugins``, and the installed plugins
         (entry points) the allow-list lets load: ``allow_plugins`` (entry-point names;
@@ -165,7 +171,7 @@ class Engine:
             watchers=[measures.watch],
             zone=self.zone,
         )
-        runner = Runner(store, lifecycle, self.pm, self.clock)
+        runner = Runner(store, lifecycle, self.pm, self.clock, idempotency_expiry)
         self._commands = ProjectCommands(
             runner, lifecycle, self.registry, self.clock, self.project_fields
         )
@@ -222,6 +228,7 @@ class Engine:
         return registry
 
     # project commands ----------------------------------------------------------------
+    @fingerprinted
     def create_project(
         self,
         title: str,
@@ -246,6 +253,7 @@ class Engine:
         request = Request(actor, idempotency_key=idempotency_key)
         return self._commands.create(definition, values, request, fields)
 
+    @fingerprinted
     def update_project(
         self,
         project: str,
@@ -266,6 +274,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._commands.update(project, values, request, fields)
 
+    @fingerprinted
     def fire(
         self,
         project: str,
@@ -284,6 +293,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._commands.fire(project, trigger, dict(data or {}), request)
 
+    @fingerprinted
     def record_pdsa(
         self,
         project: str,
@@ -313,6 +323,7 @@ class Engine:
             tests=tests,
         )
 
+    @fingerprinted
     def add_measure(
         self,
         project: str,
@@ -348,6 +359,7 @@ class Engine:
             settings={k: v for k, v in settings.items() if v is not None},
         )
 
+    @fingerprinted
     def record_data_point(
         self,
         project: str,
@@ -370,6 +382,7 @@ class Engine:
             note=note,
         )
 
+    @fingerprinted
     def record_review(
         self,
         project: str,
@@ -432,6 +445,7 @@ class Engine:
             project, measure, at=at, reason=reason, request=Request(actor, expected_version)
         )
 
+    @fingerprinted
     def import_data_points(
         self,
         project: str,
@@ -626,6 +640,7 @@ class Engine:
         return self._queries.audit()
 
     # the charter: driver diagram and team ----------------------------------------------
+    @fingerprinted
     def add_driver(
         self,
         project: str,
@@ -654,6 +669,7 @@ class Engine:
             measures=measures,
         )
 
+    @fingerprinted
     def move_driver(
         self,
         project: str,
@@ -668,6 +684,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._charters.move_driver(project, request, node=node, under=under)
 
+    @fingerprinted
     def rename_driver(
         self,
         project: str,
@@ -682,6 +699,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._charters.rename_driver(project, request, node=node, title=title)
 
+    @fingerprinted
     def remove_driver(
         self,
         project: str,
@@ -695,6 +713,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._charters.remove_driver(project, request, node=node)
 
+    @fingerprinted
     def import_drivers(
         self,
         project: str,
@@ -716,6 +735,7 @@ class Engine:
             project, request, text=outline, format=format, source=source
         )
 
+    @fingerprinted
     def add_team_member(
         self,
         project: str,
@@ -730,6 +750,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._charters.add_team_member(project, request, person=person, role=role)
 
+    @fingerprinted
     def remove_team_member(
         self,
         project: str,
@@ -760,6 +781,7 @@ class Engine:
         return self._charters.charter(project)
 
     # governance: sign-offs, programme status, people ------------------------------------
+    @fingerprinted
     def request_signoff(
         self,
         project: str,
@@ -774,6 +796,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._governance.request_signoff(project, gate, form or {}, request)
 
+    @fingerprinted
     def decide_signoff(
         self,
         project: str,
@@ -850,6 +873,7 @@ class Engine:
         return self._governance.gate_status(project)
 
     # risk registers --------------------------------------------------------------------
+    @fingerprinted
     def add_risk(
         self,
         project: str,
@@ -878,6 +902,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._risks.add(project, [new], request)[0]
 
+    @fingerprinted
     def import_risks(
         self,
         project: str,
@@ -896,6 +921,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._risks.import_csv(project, csv_text, request, source=source)
 
+    @fingerprinted
     def update_risk(
         self,
         project: str,
@@ -923,6 +949,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._risks.update(project, risk, changes, request)
 
+    @fingerprinted
     def review_risk(
         self,
         project: str,
@@ -949,6 +976,7 @@ class Engine:
             note=note,
         )
 
+    @fingerprinted
     def add_risk_action(
         self,
         project: str,
@@ -965,6 +993,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._risks.add_action(project, risk, text, request, owner=owner, due=due)
 
+    @fingerprinted
     def complete_risk_action(
         self,
         project: str,
@@ -979,6 +1008,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._risks.complete_action(project, risk, action, request)
 
+    @fingerprinted
     def tolerate_risk(
         self,
         project: str,
@@ -993,6 +1023,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._risks.change_status(project, risk, TOLERATED, request, reason=reason)
 
+    @fingerprinted
     def close_risk(
         self,
         project: str,
@@ -1007,6 +1038,7 @@ class Engine:
         request = Request(actor, expected_version, idempotency_key)
         return self._risks.change_status(project, risk, "closed", request, reason=reason)
 
+    @fingerprinted
     def declare_no_significant_risks(
         self,
         project: str,

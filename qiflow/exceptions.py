@@ -92,6 +92,17 @@ class ValidationError(QiflowError):
         super().__init__(message)
 
 
+class IdempotencyConflict(ValidationError):
+    """An idempotency key was used before for a different request."""
+
+    def __init__(self, key: str, what: str = "a different request") -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was already used for {what}; use a new key for each "
+            "distinct request (a key is remembered for its expiry period)"
+        )
+
+
 class OutlineError(ValidationError):
     """A driver diagram outline has problems; nothing was imported."""
 
@@ -115,6 +126,7 @@ __all__ = [
     "ConfigError",
     "DatabaseError",
     "GuardFailed",
+    "IdempotencyConflict",
     "InvalidTransition",
     "OutlineError",
     "PermissionDenied",

@@ -47,6 +47,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     (  # the ground: durations, errors, logging, hook markers, bundled data
         "qiflow.durations",
+        "qiflow.idempotency",
         "qiflow.exceptions",
         "qiflow.logs",
         "qiflow.hookmarkers",

@@ -25,12 +25,12 @@ from fastapi import Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from qiflow import Engine, QiflowError
+from qiflow import Engine, QiflowError, idempotency
 from qiflow.http.access import Caller
 from qiflow.http.problems import MEDIA_TYPE, ProblemError, etag, problem_for, problem_response
 
 #: How long a key is remembered (published in the OpenAPI document and the README).
-KEY_EXPIRY = timedelta(hours=24)
+KEY_EXPIRY = idempotency.DEFAULT_EXPIRY
 #: How long a request may hold its key before a repeat may take over (a crashed process).
 KEY_LEASE = timedelta(seconds=60)
 _NOT_STORED = frozenset({412, 428})
@@ -80,13 +80,7 @@ def parse_key(raw: str | None) -> str | None:
 
 def fingerprint(method: str, path: str, payload: Any) -> str:
     """A request's identity under its key: method, path and the parsed body."""
-    content = json.dumps(
-        {"method": method, "path": path, "body": payload},
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(content.encode()).hexdigest()
+    return idempotency.fingerprint({"method": method, "path": path, "body": payload})
 
 
 def expected_version(

@@ -11,19 +11,27 @@ only after the commit.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
 
 import pluggy
 
-from qiflow import audit, limits
+from qiflow import audit, exceptions, idempotency, limits
 from qiflow.clock import Clock, require_aware
-from qiflow.exceptions import ConcurrencyConflict, UnknownProject, ValidationError
+from qiflow.exceptions import (
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    QiflowError,
+    UnknownProject,
+    ValidationError,
+)
 from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.logs import get_logger
@@ -43,6 +51,38 @@ Change = Callable[[Draft, Tx], None]
 acting_service: ContextVar[str | None] = ContextVar("qiflow_acting_service", default=None)
 
 
+#: The fingerprint of the request being run: set by :func:`fingerprinted` around an
+#: engine method called with an idempotency key, remembered with the key.
+request_fingerprint: ContextVar[str | None] = ContextVar("qiflow_request", default=None)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: Arguments that say how to run a request, not what it asks.
+_NOT_THE_REQUEST = frozenset({"self", "idempotency_key", "expected_version"})
+
+
+def fingerprinted(method: Callable[P, R]) -> Callable[P, R]:
+    """Bind an engine method's idempotency key to its request: the method's name and
+    arguments (not the key itself nor the expected version)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        bound = signature.bind(*args, **kwargs)
+        if bound.arguments.get("idempotency_key") is None:
+            return method(*args, **kwargs)
+        asked = {k: v for k, v in bound.arguments.items() if k not in _NOT_THE_REQUEST}
+        token = request_fingerprint.set(
+            idempotency.fingerprint({"command": method.__name__, "arguments": asked})
+        )
+        try:
+            return method(*args, **kwargs)
+        finally:
+            request_fingerprint.reset(token)
+
+    return run
+
+
 @dataclass(frozen=True)
 class Request:
     """Who asks for a command, the version they saw, and the key that makes a retry safe."""
@@ -56,9 +96,15 @@ class Runner:
     """Runs changes against projects, durably and exactly once per idempotency key."""
 
     def __init__(
-        self, store: Store, lifecycle: Lifecycle, pm: pluggy.PluginManager, clock: Clock
+        self,
+        store: Store,
+        lifecycle: Lifecycle,
+        pm: pluggy.PluginManager,
+        clock: Clock,
+        idempotency_expiry: timedelta = idempotency.DEFAULT_EXPIRY,
     ) -> None:
         self.store, self.lifecycle, self.pm, self.clock = store, lifecycle, pm, clock
+        self.idempotency_expiry = idempotency_expiry
 
     def stored(self, tx: Tx, key: str, *, lock: bool = False) -> StoredProject:
         """The project by id or reference, with its bookkeeping; UnknownProject if none."""
@@ -195,15 +241,27 @@ class Runner:
             raise draft.refusal
         return project
 
-    def _prior(self, tx: Tx, key: str, project_id: str, command: str) -> Project | None:
+    def _prior(
+        self, tx: Tx, key: str, project_id: str, command: str, *, reading: bool = False
+    ) -> Project | None:
+        """The result remembered under ``key`` for this same request (a refusal is raised
+        again); None if the key is new or its period ran out; a different request under
+        it is an :class:`IdempotencyConflict`."""
         remembered = tx.idempotency.recall(key)
         if remembered is None:
             return None
+        if idempotency.expired(remembered.created_at, self.clock.now(), self.idempotency_expiry):
+            if reading:
+                return None
+            tx.idempotency.forget(key)
+            return None
         if remembered.command != command or (project_id and remembered.project_id != project_id):
-            raise ValidationError(
-                f"idempotency key {key!r} was already used for a different "
-                "command; use a new key for each distinct request"
-            )
+            raise IdempotencyConflict(key, "a different command or project")
+        asked = request_fingerprint.get()
+        if remembered.fingerprint and asked and remembered.fingerprint != asked:
+            raise IdempotencyConflict(key)
+        if remembered.refusal is not None:
+            raise _refusal_from_json(remembered.refusal)
         return project_from_json(json.loads(remembered.result))
 
     def _after_integrity_error(
@@ -212,7 +270,8 @@ class Runner:
         """A concurrent twin with the same idempotency key won the race: return its result."""
         if idempotency_key:
             with self.store.read() as tx:
-                if (prior := self._prior(tx, idempotency_key, "", command)) is not None:
+                prior = self._prior(tx, idempotency_key, "", command, reading=True)
+                if prior is not None:
                     return prior
         raise ValidationError(f"the change conflicts with stored data: {exc.orig}") from exc
 
@@ -259,7 +318,13 @@ class Runner:
         key, command = idempotency
         if key:
             tx.idempotency.remember(
-                key, project.id, command, audit.dumps(to_jsonable(project)), now
+                key,
+                project.id,
+                command,
+                audit.dumps(to_jsonable(project)),
+                now,
+                fingerprint=request_fingerprint.get(),
+                refusal=_refusal_to_json(draft.refusal),
             )
         return project
 
@@ -324,3 +389,24 @@ def _check_actor(actor: str) -> None:
 def _check_key(key: str | None) -> None:
     if key is not None:
         limits.check_text(key, "idempotency key")
+
+
+def _refusal_to_json(refusal: Exception | None) -> str | None:
+    """A command's refusal as remembered with its key: type, message, attributes."""
+    if refusal is None:
+        return None
+    attributes = {k: v for k, v in vars(refusal).items() if not k.startswith("_")}
+    document = {"type": type(refusal).__name__, "message": str(refusal), "attrs": attributes}
+    return json.dumps(document, default=str)
+
+
+def _refusal_from_json(text: str) -> Exception:
+    """The remembered refusal, raised again on a replay: the same type and message."""
+    document = json.loads(text)
+    kind = getattr(exceptions, document["type"], None)
+    if not (isinstance(kind, type) and issubclass(kind, QiflowError)):
+        kind = QiflowError
+    refusal = kind.__new__(kind)
+    Exception.__init__(refusal, document["message"])
+    refusal.__dict__.update(document["attrs"])
+    return refusal

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from qiflow import canonical
@@ -115,6 +115,11 @@ class Remembered:
     project_id: str
     #: The project snapshot it returned, as JSON.
     result: str
+    created_at: datetime
+    #: The request's fingerprint (None for keys remembered before fingerprints).
+    fingerprint: str | None = None
+    #: The refusal it ended with, as JSON (None: it succeeded).
+    refusal: str | None = None
 
 
 class Events:
@@ -282,13 +287,31 @@ class Idempotency:
         self._conn = conn
 
     def recall(self, key: str) -> Remembered | None:
-        stmt = select(IDEMPOTENCY.c.command, IDEMPOTENCY.c.project_id, IDEMPOTENCY.c.result).where(
-            IDEMPOTENCY.c.key == key
-        )
+        stmt = select(
+            IDEMPOTENCY.c.command,
+            IDEMPOTENCY.c.project_id,
+            IDEMPOTENCY.c.result,
+            IDEMPOTENCY.c.created_at,
+            IDEMPOTENCY.c.fingerprint,
+            IDEMPOTENCY.c.refusal,
+        ).where(IDEMPOTENCY.c.key == key)
         row = self._conn.execute(stmt).first()
-        return None if row is None else Remembered(*row)
+        if row is None:
+            return None
+        command, project_id, result, created_at, fingerprint, refusal = row
+        return Remembered(command, project_id, result, ensure_utc(created_at), fingerprint, refusal)
 
-    def remember(self, key: str, project_id: str, command: str, result: str, at: datetime) -> None:
+    def remember(
+        self,
+        key: str,
+        project_id: str,
+        command: str,
+        result: str,
+        at: datetime,
+        *,
+        fingerprint: str | None = None,
+        refusal: str | None = None,
+    ) -> None:
         self._conn.execute(
             insert(IDEMPOTENCY).values(
                 key=key,
@@ -296,5 +319,18 @@ class Idempotency:
                 command=command,
                 result=result,
                 created_at=ensure_utc(at),
+                fingerprint=fingerprint,
+                refusal=refusal,
             )
         )
+
+    def forget(self, key: str) -> None:
+        """Drop a key whose period ran out, so it can be used again."""
+        self._conn.execute(delete(IDEMPOTENCY).where(IDEMPOTENCY.c.key == key))
+
+    def purge(self, before: datetime) -> int:
+        """Drop every key remembered before ``before``; how many."""
+        result = self._conn.execute(
+            delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < ensure_utc(before))
+        )
+        return result.rowcount or 0

@@ -131,6 +131,11 @@ class IdempotencyRow(QiflowModel, table=True):
     command: str = Field(max_length=200)
     result: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime
+    #: SHA-256 of the request made under the key (None for keys remembered before 0015).
+    fingerprint: str | None = Field(default=None, max_length=64)
+    #: The refusal the command ended with (JSON: type, message, attributes), raised again
+    #: on a replay.
+    refusal: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class WorkflowRow(QiflowModel, table=True):
