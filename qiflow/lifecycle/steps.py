@@ -16,7 +16,12 @@ from typing import Any
 
 import pluggy
 
-from qiflow.exceptions import GuardFailed, InvalidTransition, PermissionDenied
+from qiflow.exceptions import (
+    GuardFailed,
+    InvalidTransition,
+    PermissionDenied,
+    WorkflowDefinitionError,
+)
 from qiflow.lifecycle import automatic
 from qiflow.lifecycle.draft import Draft
 from qiflow.lifecycle.effects import Step
@@ -198,5 +203,14 @@ class Lifecycle:
             if due is not None:
                 data = {"on": due.on}
                 self.fire(draft, tx, due.trigger, actor=SYSTEM, data=data, automatic=True)
+        else:
+            if read < len(draft.events):  # the last step set off yet another one
+                workflow = self.workflow(draft.project)
+                raise WorkflowDefinitionError(
+                    f"workflow {workflow.name} v{workflow.version}: automatic transitions "
+                    f"fired {automatic.MAX_AUTOMATIC_STEPS} times in one command and would "
+                    "go on (their `on` events set each other off); nothing was saved. Fix "
+                    "the workflow's `on` keys so the chain ends"
+                )
         for rule in self._after_change:
             rule(self, draft, tx)

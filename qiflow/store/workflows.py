@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from qiflow.clock import ensure_utc
 from qiflow.store.tables import WORKFLOW
@@ -37,8 +38,12 @@ class Workflows:
         return self._conn.execute(stmt).first() is not None
 
     def add(self, name: str, version: int, sha256: str, source: str, at: datetime) -> None:
+        """Keep a workflow version, once: a concurrent first use that stored it already wins."""
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
         self._conn.execute(
-            insert(WORKFLOW).values(
+            dialect.insert(WORKFLOW)
+            .values(
                 name=name, version=version, sha256=sha256, source=source, loaded_at=ensure_utc(at)
             )
+            .on_conflict_do_nothing(index_elements=["name", "version"])
         )
