@@ -25,6 +25,22 @@ from qiflow.store.migrate import upgrade
 
 PG_ENV = "QIFLOW_TEST_POSTGRES_URL"
 BACKENDS = ("sqlite", "postgres")
+#: A PgBouncer in transaction mode in front of that server (``.ci/pgbouncer/start``). When
+#: set, modules with ``THROUGH_PGBOUNCER = True`` (the concurrency and daemon tests) also
+#: run through it, as backend ``pgbouncer``; they fail, never skip, if it cannot be reached.
+PGBOUNCER_ENV = "QIFLOW_TEST_PGBOUNCER_URL"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each database test once per backend; opted-in modules through PgBouncer too."""
+    through = bool(os.environ.get(PGBOUNCER_ENV)) and getattr(
+        metafunc.module, "THROUGH_PGBOUNCER", False
+    )
+    if "fresh_database" in metafunc.fixturenames:
+        backends = [*BACKENDS, "pgbouncer"] if through else list(BACKENDS)
+        metafunc.parametrize("fresh_database", backends, indirect=True)
+    elif "pg_url" in metafunc.fixturenames and through:
+        metafunc.parametrize("pg_url", ["postgres", "pgbouncer"], indirect=True)
 
 
 def _pg_admin_url() -> str | None:
@@ -83,7 +99,38 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session")
+def pgbouncer_url() -> str | None:
+    """The PgBouncer's URL, checked once: unreachable fails the tests that use it."""
+    url = os.environ.get(PGBOUNCER_ENV)
+    if not url:
+        return None
+    if _pg_admin_url() is None:
+        pytest.fail(f"{PGBOUNCER_ENV} needs {PG_ENV} too: test databases are made on the server")
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, connect_timeout=10, prepare_threshold=None) as conn:
+        conn.execute("SELECT 1")  # fails loudly if PgBouncer is not there
+    return url
+
+
+def _through(pgbouncer: str, database: str) -> str:
+    """A database's URL through PgBouncer, with psycopg's prepared statements off."""
+    url = make_url(normalise_url(pgbouncer)).set(database=database)
+    url = url.update_query_dict({"prepare_threshold": "none"})
+    return url.render_as_string(hide_password=False)
+
+
+def _backend_url(
+    backend: str, pg_template: PostgresTemplate | None, pgbouncer: str | None, name: str
+) -> str:
+    assert pg_template is not None
+    if backend == "pgbouncer":
+        assert pgbouncer is not None
+        return _through(pgbouncer, name)
+    return pg_template.url(name)
+
+
+@pytest.fixture
 def fresh_database(
     request: pytest.FixtureRequest,
     tmp_path: Path,
@@ -91,22 +138,24 @@ def fresh_database(
     pg_template: PostgresTemplate | None,
 ) -> Iterator[Callable[[], str]]:
     """A factory of fresh, migrated databases on one backend, all dropped after the test."""
-    if request.param == "postgres" and pg_template is None:
+    backend = request.param
+    if backend != "sqlite" and pg_template is None:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+    pgbouncer = request.getfixturevalue("pgbouncer_url") if backend == "pgbouncer" else None
     made: list[str] = []
 
     def make() -> str:
-        if pg_template is None or request.param == "sqlite":
+        if pg_template is None or backend == "sqlite":
             path = tmp_path / f"qiflow-{len(made)}.db"
             shutil.copy(sqlite_template, path)
             made.append(str(path))
             return f"sqlite:///{path}"
         name = pg_template.fresh()
         made.append(name)
-        return pg_template.url(name)
+        return _backend_url(backend, pg_template, pgbouncer, name)
 
     yield make
-    if request.param == "postgres" and pg_template is not None:
+    if backend != "sqlite" and pg_template is not None:
         for name in made:
             pg_template.drop(name)
 
@@ -136,13 +185,16 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
 
 
 @pytest.fixture
-def pg_url(pg_template: PostgresTemplate | None) -> Iterator[str]:
+def pg_url(request: pytest.FixtureRequest, pg_template: PostgresTemplate | None) -> Iterator[str]:
     """A fresh PostgreSQL database, for a test about several processes or connections
-    sharing one (skipped without QIFLOW_TEST_POSTGRES_URL, like every PostgreSQL test)."""
+    sharing one (skipped without QIFLOW_TEST_POSTGRES_URL, like every PostgreSQL test);
+    through PgBouncer too in modules that opt in."""
     if pg_template is None:
         pytest.skip(f"this test needs PostgreSQL: set {PG_ENV}")
+    backend = getattr(request, "param", "postgres")
+    pgbouncer = request.getfixturevalue("pgbouncer_url") if backend == "pgbouncer" else None
     name = pg_template.fresh()
     try:
-        yield pg_template.url(name)
+        yield _backend_url(backend, pg_template, pgbouncer, name)
     finally:
         pg_template.drop(name)

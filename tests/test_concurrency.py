@@ -7,6 +7,9 @@ import threading
 from qiflow import ConcurrencyConflict, Engine
 from tests.helpers import OWNER, new_project
 
+#: Also run through PgBouncer in transaction mode when QIFLOW_TEST_PGBOUNCER_URL is set.
+THROUGH_PGBOUNCER = True
+
 THREADS, ATTEMPTS = 8, 200
 
 

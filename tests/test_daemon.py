@@ -55,6 +55,9 @@ from tests.daemon_support import (
     write_config,
 )
 
+#: Also run through PgBouncer in transaction mode when QIFLOW_TEST_PGBOUNCER_URL is set.
+THROUGH_PGBOUNCER = True
+
 DAY = timedelta(days=1)
 CADENCE = timedelta(days=30)  # the default workflow's "idea" state: review = "P30D"
 SPONSOR_AFTER, TEAM_AFTER = timedelta(days=7), timedelta(days=21)

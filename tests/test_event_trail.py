@@ -19,6 +19,9 @@ from qiflow.notify.reminders import ReminderPolicy
 from qiflow.store import NewEvent, Store
 from tests.helpers import LOW_RISK, OWNER, SPONSOR, new_project
 
+#: Also run through PgBouncer in transaction mode when QIFLOW_TEST_PGBOUNCER_URL is set.
+THROUGH_PGBOUNCER = True
+
 MONDAY_NOON = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = ReminderPolicy(window=parse_window(), routing={"event": ("console",)})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
@@ -77,10 +78,36 @@ def missing_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
+#: The URL option that sets psycopg's ``prepare_threshold``: ``none`` turns server-side
+#: prepared statements off, as PgBouncer in transaction mode needs (before 1.21).
+PREPARE_THRESHOLD = "prepare_threshold"
+
+
+def _postgres_options(url: str) -> tuple[str, dict[str, Any]]:
+    """The URL without qiflow's own options, and the psycopg connect arguments they set."""
+    parsed = make_url(url)
+    raw = parsed.query.get(PREPARE_THRESHOLD)
+    if raw is None:
+        return url, {}
+    word = raw if isinstance(raw, str) else raw[-1]
+    if word.lower() == "none":
+        threshold: int | None = None
+    elif word.isdigit():
+        threshold = int(word)
+    else:
+        raise DatabaseError(
+            f"{parsed.render_as_string(hide_password=True)}: {PREPARE_THRESHOLD}={word!r} "
+            "must be none (behind PgBouncer in transaction mode) or a whole number"
+        )
+    rest = parsed.difference_update_query([PREPARE_THRESHOLD])
+    return rest.render_as_string(hide_password=False), {PREPARE_THRESHOLD: threshold}
+
+
 def create_sql_engine(url: str) -> Engine:
     url = normalise_url(url)
     if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        url, connect_args = _postgres_options(url)
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
