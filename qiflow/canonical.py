@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -51,6 +51,8 @@ FREE_TEXT_KEYS: Final = frozenset(
     }
 )
 REDACTED: Final = "redacted"
+#: How a redacted value reads once loaded (history, replay, the project row).
+SHOWN: Final = "[redacted]"
 
 
 def text_digest(text: str) -> str:
@@ -202,3 +204,40 @@ def redact(payload: Mapping[str, Any], key: str) -> dict[str, Any]:
         else {REDACTED: _commit(value)}
     )
     return {**payload, key: marker}
+
+
+def _is_marker(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == {REDACTED}
+
+
+def shown(payload: Any) -> Any:
+    """``payload`` as people and replays read it: each redaction marker becomes
+    :data:`SHOWN`."""
+    if _is_marker(payload):
+        return SHOWN
+    if isinstance(payload, Mapping):
+        return {k: shown(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [shown(v) for v in payload]
+    return payload
+
+
+def redact_matching(payload: Any, matches: Callable[[str], bool]) -> Any:
+    """``payload`` with every free-text string (at any depth) that ``matches`` replaced by
+    its redaction marker; :func:`committed` gives the same result for both."""
+    if isinstance(payload, Mapping):
+        return {
+            k: _redact_text(v, matches) if k in FREE_TEXT_KEYS else redact_matching(v, matches)
+            for k, v in payload.items()
+        }
+    if isinstance(payload, list):
+        return [redact_matching(v, matches) for v in payload]
+    return payload
+
+
+def _redact_text(value: Any, matches: Callable[[str], bool]) -> Any:
+    if isinstance(value, str):
+        return {REDACTED: text_digest(value)} if matches(value) else value
+    if isinstance(value, list):
+        return [_redact_text(v, matches) for v in value]
+    return value

@@ -46,6 +46,7 @@ from qiflow.lifecycle.roles import SYSTEM
 from qiflow.lifecycle.runner import Request, Runner, acting_service, fingerprinted
 from qiflow.lifecycle.steps import Lifecycle
 from qiflow.lifecycle.vocabulary import vocabulary
+from qiflow.logs import get_logger
 from qiflow.measurement import Picture, Progress
 from qiflow.notify.api import NotificationCommands
 from qiflow.notify.channels import Channel
@@ -74,11 +75,14 @@ from qiflow.snapshots import (
 )
 from qiflow.store import ProjectFilter, RiskFilter, Store, Subscriber
 from qiflow.store.operations import Depth
+from qiflow.store.privacy import FORMER, Forgotten
 from qiflow.workflow import Workflow, WorkflowRegistry, load_directory
 from qiflow.workflow.catalog import build_registry, default_workflows_dir
 
 DEFAULT_DATABASE_URL = "sqlite:///qiflow.db"
 DEFAULT_WORKFLOW = "qi_project"
+
+log = get_logger("qiflow")
 
 
 class DatabaseClock:
@@ -860,6 +864,32 @@ class Engine:
         """A person from the staff directory (a plugin's, if installed, else qiflow's)."""
         return self._governance.person(person_id)
 
+    def export_person(self, person_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything qiflow holds about a person (a subject access request): each row, by
+        table, that holds their id, name or e-mail address."""
+        with self._store.read() as tx:
+            person = _directory_entry(tx.people.get(person_id), person_id)
+            return tx.privacy.export(person_id, [t for t in (person.name, person.email) if t])
+
+    def forget_person(self, person_id: str, *, actor: str) -> Forgotten:
+        """Erase a person's name, e-mail address and channels (UK GDPR erasure), keeping
+        their id, which now reads "former staff member"; every hash chain still verifies.
+        ``not_erased`` lists what could not be erased safely (see :mod:`qiflow.store.privacy`)."""
+        with self._store.write() as tx:
+            person = _directory_entry(tx.people.get(person_id), person_id)
+            needles = [t for t in (person.name, person.email) if t and t != FORMER]
+            result = tx.privacy.forget(person_id, needles, now=self.clock.now())
+        log.info(
+            "person forgotten",
+            person=person_id,
+            actor=actor,
+            redacted_events=result.redacted_events,
+            redacted_rows=result.redacted_rows,
+            deleted_rows=result.deleted_rows,
+            not_erased=len(result.not_erased),
+        )
+        return result
+
     def known_roles(self) -> list[str]:
         """Every role name plugins declare (for checking a people file)."""
         return sorted(vocabulary(self.pm).roles)
@@ -1275,6 +1305,15 @@ class Engine:
             yield
         finally:
             acting_service.reset(token)
+
+
+def _directory_entry(person: Person | None, person_id: str) -> Person:
+    if person is None:
+        raise ValidationError(
+            f"no person {person_id!r} in qiflow's directory (`qiflow people list`); a trust "
+            "directory plugin keeps its own records"
+        )
+    return person
 
 
 def upgrade_database(database_url: str) -> tuple[str, str | None, str | None]:

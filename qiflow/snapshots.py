@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from qiflow.canonical import shown
 from qiflow.clock import ensure_utc
 
 #: The project fields a caller may set with ``create_project`` / ``update_project``.
@@ -157,7 +158,7 @@ class Event:
             version=row["version"],
             type=row["type"],
             actor=row["actor"],
-            payload=json.loads(row["payload"]),
+            payload=shown(json.loads(row["payload"])),
             created_at=ensure_utc(row["created_at"]),
             prev_hash=row["prev_hash"],
             hash=row["hash"],

@@ -13,6 +13,7 @@ from qiflow.cli import (
     drivers,
     governance,
     measurement,
+    privacy,
     projects,
     records,
     report,
@@ -91,6 +92,8 @@ def _register() -> None:
     main.add_command(governance.signoff)
     main.add_command(governance.qeia)
     main.add_command(governance.people)
+    governance.people.add_command(privacy.export)
+    governance.people.add_command(privacy.forget)
     main.add_command(risks.risk)
     main.add_command(daemon.daemon)
     main.add_command(daemon.outbox_group)

@@ -465,14 +465,35 @@ class RiskActionRow(QiflowModel, table=True):
 
 
 #: The event table is append-only, enforced by the database (created with the table).
+class RedactionRow(QiflowModel, table=True):
+    """Events whose payload a redaction may change, only within that redaction's
+    transaction (it deletes its rows before committing)."""
+
+    __tablename__ = "qiflow_redaction"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+
+
+#: The columns of an event that no UPDATE may change (a redaction changes only the payload).
+_KEPT = (
+    "seq", "project_id", "pos", "version", "type", "actor", "created_at", "prev_hash", "hash",
+    "scheme",
+)  # fmt: skip
 APPEND_ONLY_SQLITE = [
-    f"CREATE TRIGGER qiflow_event_append_only_{action.lower()} BEFORE {action} ON qiflow_event "
-    "BEGIN SELECT RAISE(ABORT, 'the event table is append-only'); END"
-    for action in ("UPDATE", "DELETE")
+    "CREATE TRIGGER qiflow_event_append_only_update BEFORE UPDATE ON qiflow_event "
+    "WHEN NOT EXISTS (SELECT 1 FROM qiflow_redaction r WHERE r.seq = OLD.seq) OR "
+    + " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _KEPT)
+    + " BEGIN SELECT RAISE(ABORT, 'the event table is append-only'); END",
+    "CREATE TRIGGER qiflow_event_append_only_delete BEFORE DELETE ON qiflow_event "
+    "BEGIN SELECT RAISE(ABORT, 'the event table is append-only'); END",
 ]
 APPEND_ONLY_POSTGRES = [
-    "CREATE OR REPLACE FUNCTION qiflow_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'the event table is append-only'; END $$",
+    "CREATE OR REPLACE FUNCTION qiflow_event_append_only() RETURNS trigger LANGUAGE plpgsql "
+    "AS $$ BEGIN "
+    "IF TG_OP = 'UPDATE' AND EXISTS (SELECT 1 FROM qiflow_redaction r WHERE r.seq = OLD.seq) "
+    f"AND ({', '.join(f'NEW.{c}' for c in _KEPT)}) IS NOT DISTINCT FROM "
+    f"({', '.join(f'OLD.{c}' for c in _KEPT)}) THEN RETURN NEW; END IF; "
+    "RAISE EXCEPTION 'the event table is append-only'; END $$",
     "CREATE TRIGGER qiflow_event_append_only BEFORE UPDATE OR DELETE ON qiflow_event "
     "FOR EACH ROW EXECUTE FUNCTION qiflow_event_append_only()",
 ]
@@ -508,3 +529,4 @@ TOKEN = metadata.tables["qiflow_token"]
 HTTP_IDEMPOTENCY = metadata.tables["qiflow_http_idempotency"]
 RISK = metadata.tables["qiflow_risk"]
 RISK_ACTION = metadata.tables["qiflow_risk_action"]
+REDACTION = metadata.tables["qiflow_redaction"]

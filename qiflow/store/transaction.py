@@ -31,6 +31,7 @@ from qiflow.store.migrate import check_known
 from qiflow.store.operations import Operations
 from qiflow.store.outbox import Outbox
 from qiflow.store.people import People
+from qiflow.store.privacy import Privacy
 from qiflow.store.projects import Projects, Records
 from qiflow.store.risks import Risks
 from qiflow.store.signoffs import Signoffs
@@ -58,6 +59,7 @@ class Tx:
         self.risks = Risks(conn)
         self.measurement = Measurement(conn)
         self.operations = Operations(conn)
+        self.privacy = Privacy(conn)
         self.subscribers = Subscribers(conn, postgres=postgres)
 
 
