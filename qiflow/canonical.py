@@ -222,6 +222,13 @@ def shown(payload: Any) -> Any:
     return payload
 
 
+def loads_shown(text: str) -> Any:
+    """A stored payload, parsed, with its redaction markers shown (walked only when the
+    text holds one)."""
+    value = json.loads(text)
+    return shown(value) if '"redacted"' in text else value
+
+
 def redact_matching(payload: Any, matches: Callable[[str], bool]) -> Any:
     """``payload`` with every free-text string (at any depth) that ``matches`` replaced by
     its redaction marker; :func:`committed` gives the same result for both."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from qiflow.canonical import shown
+from qiflow.canonical import loads_shown
 from qiflow.clock import ensure_utc
 
 #: The project fields a caller may set with ``create_project`` / ``update_project``.
@@ -158,7 +157,7 @@ class Event:
             version=row["version"],
             type=row["type"],
             actor=row["actor"],
-            payload=shown(json.loads(row["payload"])),
+            payload=loads_shown(row["payload"]),
             created_at=ensure_utc(row["created_at"]),
             prev_hash=row["prev_hash"],
             hash=row["hash"],

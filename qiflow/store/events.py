@@ -85,7 +85,7 @@ class StoredEvent:
             version=self.version,
             type=self.type,
             actor=self.actor,
-            payload=self.parsed,
+            payload=canonical.shown(self.parsed) if '"redacted"' in self.payload else self.parsed,
             created_at=self.created_at,
             prev_hash=self.prev_hash,
             hash=self.hash,
@@ -179,7 +179,7 @@ class Events:
 
     def of_project(self, project_id: str) -> list[Event]:
         """The project's events in position order (its history), read as plain tuples."""
-        loads = json.loads
+        loads = canonical.loads_shown
         rows = self._conn.execute(_HISTORY, {"project_id": project_id})
         return [
             Event(seq, pid, pos, version, kind, actor, loads(payload), ensure_utc(at), prev, digest)
