@@ -78,7 +78,8 @@ class Daemon:
 
     # one pass of each kind ------------------------------------------------------------
     def sweep_once(self) -> int:
-        """Expire run-out approvals, then enqueue due reminders and event notices."""
+        """Expire run-out approvals, enqueue due reminders and event notices, then run the
+        plugin subscribers once."""
         began = time.perf_counter()
         with self.metrics.command("expire_signoffs"):
             expired = self.engine.expire_signoffs(actor=f"daemon:{self.name}")
@@ -92,7 +93,20 @@ class Daemon:
         log.info(
             "sweep", daemon=self.name, reminders=due, notices=told, signoffs_expired=len(expired)
         )
+        self.run_subscribers()
         return due + told
+
+    def run_subscribers(self) -> None:
+        """One pass of each plugin subscriber, under a lease shared with other daemons."""
+        for name, done in self.engine.run_subscribers(self.name).items():
+            if done.handled or done.failed:
+                log.info(
+                    "subscriber",
+                    daemon=self.name,
+                    subscriber=name,
+                    handled=done.handled,
+                    failed=done.failed,
+                )
 
     def deliver_once(self) -> DeliveryReport:
         with self._busy:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from qiflow.charter.diagram import DriverDiagram
 from qiflow.charter.results import Charter, DiagramChange, IdeaHistory
 from qiflow.charter.team import TeamMember
 from qiflow.clock import Clock, SystemClock
-from qiflow.exceptions import QiflowError, ValidationError, WorkflowDefinitionError
+from qiflow.exceptions import ConfigError, QiflowError, ValidationError, WorkflowDefinitionError
 from qiflow.fields import ProjectFields, check_field_declarations, clean_fields
 from qiflow.governance import escalation
 from qiflow.governance.api import GovernanceCommands
@@ -53,7 +55,7 @@ from qiflow.notify.channels import Channel
 from qiflow.notify.civil_time import SendingWindow
 from qiflow.notify.delivery import DeliveryReport, DeliverySettings
 from qiflow.notify.reminders import ReminderPolicy
-from qiflow.notify.subscriptions import Subscriptions
+from qiflow.notify.subscriptions import Consumed, Handler, Subscriptions
 from qiflow.plugins import allow_list_from_env, build_channels, get_plugin_manager
 from qiflow.risks.heatmap import HeatMap
 from qiflow.risks.policy import RiskPolicy
@@ -80,6 +82,11 @@ from qiflow.workflow import Workflow, WorkflowRegistry, load_directory
 from qiflow.workflow.catalog import build_registry, default_workflows_dir
 
 DEFAULT_DATABASE_URL = "sqlite:///qiflow.db"
+
+
+def _holder() -> str:
+    """Who holds a subscriber's lease: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 DEFAULT_WORKFLOW = "qi_project"
 
 log = get_logger("qiflow")
@@ -1228,6 +1235,55 @@ class Engine:
     def replay_events(self, name: str, *, from_seq: int) -> Subscriber:
         """Move subscriber ``name``'s cursor: it gets every event after ``from_seq`` again."""
         return self._subscriptions.replay(name, from_seq=from_seq, now=self.clock.now())
+
+    def consume_once(
+        self, name: str, handler: Handler, *, holder: str | None = None
+    ) -> Consumed:
+        """One pass of the durable subscriber ``name``: the events after its cursor (up to
+        100), each handed to ``handler``, the cursor moved after each returns."""
+        return self._subscriptions.consume_once(
+            name, handler, holder=holder or _holder(), clock=self.clock.now
+        )
+
+    def consume(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        from_seq: int | None = None,
+        stop: Callable[[], bool] = lambda: False,
+        poll: float = 1.0,
+    ) -> None:
+        """Run the durable subscriber ``name`` in this process until ``stop()``: every
+        committed event at least once, in commit order per project, the cursor kept in
+        qiflow's database (a new subscriber starts at ``from_seq``, or now)."""
+        self.subscribe(name, from_seq=from_seq)
+        holder = _holder()
+        while not stop():
+            done = self.consume_once(name, handler, holder=holder)
+            if done.handled == 0:
+                time.sleep(poll)
+
+    def run_subscribers(self, holder: str) -> dict[str, Consumed]:
+        """One pass of every plugin subscriber (``qiflow_subscribers``), as the daemon
+        runs them: each under a lease for ``holder``; one failing never stops another."""
+        return self._subscriptions.consume_all(
+            self.plugin_subscribers(), holder=holder, clock=self.clock.now
+        )
+
+    def plugin_subscribers(self) -> dict[str, Handler]:
+        """The durable subscribers plugins declare, by name."""
+        found: dict[str, Handler] = {}
+        for declared in self.pm.hook.qiflow_subscribers():
+            for name, handler in (declared or {}).items():
+                if name in found:
+                    raise ConfigError(f"two plugins declare the subscriber {name!r}")
+                found[name] = handler
+        return found
+
+    def subscription_head(self) -> int:
+        """The highest sequence number below which every event is committed (for lag)."""
+        return self._subscriptions.head()
 
     def subscribers(self) -> list[Subscriber]:
         """Every durable subscriber: cursor, failures, last error, lease."""

@@ -68,10 +68,24 @@ def qiflow_actor_roles(project: Project, actor: str) -> Iterable[str]:  # type: 
 
 @hookspec
 def qiflow_event_committed(event: Event, project: Project) -> None:
-    """Called once per event after its transaction has committed.
+    """Called once per event after its transaction has committed, in the process that
+    ran the command: best effort (a crash between commit and call loses the call, and a
+    slow listener slows the command). Use :func:`qiflow_subscribers` for every event at
+    least once.
 
     ``project`` is the snapshot after the command. An exception here is logged and
     never undoes the committed change.
+    """
+
+
+@hookspec
+def qiflow_subscribers() -> Mapping[str, Callable[[Event], None]]:  # type: ignore[empty-body]
+    """Return durable subscribers: a name (unique, e.g. ``"finance.ledger"``) and a
+    handler called with every committed event at least once, in commit order per
+    project. The daemon runs them under a lease (several daemons share them); the
+    cursor lives in the database and moves only after the handler returns. A handler
+    that raises is retried with backoff and never holds up another subscriber. A new
+    subscriber starts from now (``qiflow events replay NAME --from SEQ`` moves it).
     """
 
 

@@ -11,6 +11,7 @@ from qiflow.cli import (
     demo,
     doctor,
     drivers,
+    events,
     governance,
     measurement,
     privacy,
@@ -89,6 +90,7 @@ def _register() -> None:
     main.add_command(measurement.review)
     main.add_command(workflows.workflow)
     main.add_command(audit.audit)
+    main.add_command(events.events)
     main.add_command(governance.signoff)
     main.add_command(governance.qeia)
     main.add_command(governance.people)
