@@ -440,3 +440,72 @@ def test_shutdown_gives_back_only_what_is_not_in_flight(
     assert [still[i] for i in in_flight] == ["sending"]
     release.set()
     delivering.join(30)
+
+
+def next_reminder(db_url: str, ref: str) -> datetime | None:
+    """The stored instant the project's next review reminder stage falls due."""
+    from sqlalchemy import create_engine, text
+
+    from qiflow.clock import ensure_utc
+    from qiflow.store import normalise_url
+
+    raw = create_engine(normalise_url(db_url))
+    try:
+        with raw.connect() as conn:
+            found = conn.execute(
+                text("SELECT next_reminder_at FROM qiflow_project WHERE ref = :ref"), {"ref": ref}
+            ).scalar_one()
+    finally:
+        raw.dispose()
+    if isinstance(found, str):  # SQLite keeps naive UTC text
+        found = datetime.fromisoformat(found)
+    return None if found is None else ensure_utc(found)
+
+
+def test_a_sweep_moves_each_project_on_to_its_next_stage_and_then_leaves_it_alone(
+    setup: tuple[Engine, ManualClock, Recorder], db_url: str
+) -> None:
+    """The idle sweep reads only projects with a stage due: once every stage is enqueued,
+    a project overdue for ever costs the sweep nothing (issue 16)."""
+    engine, clock, _recorder = setup
+    project = new_project(engine)
+    due = engine.get(project.ref).next_review_at
+    assert due is not None
+    assert next_reminder(db_url, project.ref) == due
+    worker = Daemon(engine, settings(), name="d1")
+    clock.advance(days=31)
+    assert worker.sweep_once() == 1
+    assert next_reminder(db_url, project.ref) == due + timedelta(days=7)  # the sponsor's
+    clock.advance(days=7)
+    assert worker.sweep_once() == 1
+    assert next_reminder(db_url, project.ref) == due + timedelta(days=21)  # the team's
+    clock.advance(days=14)
+    assert worker.sweep_once() == 1
+    assert next_reminder(db_url, project.ref) is None  # every stage enqueued
+    engine.record_review(project.ref, actor=OWNER)
+    new_due = engine.get(project.ref).next_review_at
+    assert new_due is not None
+    assert next_reminder(db_url, project.ref) == new_due  # a new review date starts afresh
+
+
+def test_a_review_recorded_during_a_sweep_keeps_its_own_reminders(
+    setup: tuple[Engine, ManualClock, Recorder], db_url: str
+) -> None:
+    """The sweep moves a project on only if its review date is still the one it read."""
+    from qiflow.store import Store
+    from qiflow.store.projects import Reminded
+
+    engine, clock, _recorder = setup
+    project = new_project(engine)
+    old_due = engine.get(project.ref).next_review_at
+    assert old_due is not None
+    clock.advance(days=31)
+    engine.record_review(project.ref, actor=OWNER)  # the review lands first ...
+    new_due = engine.get(project.ref).next_review_at
+    store = Store(db_url)
+    try:
+        with store.write() as tx:  # ... then a sweep that read the old date finishes
+            tx.projects.reminded([Reminded(project.id, old_due, None)])
+    finally:
+        store.dispose()
+    assert next_reminder(db_url, project.ref) == new_due

@@ -48,7 +48,11 @@ class Draft:
         return self._project
 
     def set(self, **values: Any) -> None:
-        """Change the working copy; the change is written when the command commits."""
+        """Change the working copy; the change is written when the command commits.
+
+        A new review date starts its reminders afresh (``next_reminder_at``)."""
+        if "next_review_at" in values:
+            values["next_reminder_at"] = values["next_review_at"]
         self._columns.update(values)
         self.changes.update(values)
         self._project = None

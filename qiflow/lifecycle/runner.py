@@ -148,6 +148,7 @@ class Runner:
                     "version": 1,
                     "current_cycle": 0,
                     "next_review_at": review,
+                    "next_reminder_at": review,
                     "event_count": 0,
                     "head_hash": audit.GENESIS,
                     "created_at": now,

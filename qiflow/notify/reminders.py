@@ -30,7 +30,7 @@ from qiflow.measurement import (
 from qiflow.notify.civil_time import SendingWindow
 from qiflow.snapshots import Project
 from qiflow.store import Tx
-from qiflow.store.projects import DueReview
+from qiflow.store.projects import DueReview, Reminded
 from qiflow.workflow import WorkflowRegistry
 from qiflow.workflow.loader import TableCheck
 
@@ -231,6 +231,7 @@ def sweep(
     holders = role_holders(tx, lookup)
     team = holders.get("transformation_team") if due_projects else []
     rows: list[dict[str, Any]] = []
+    reminded: list[Reminded] = []
     for project in due_projects:
         due = project.next_review_at
         try:
@@ -254,6 +255,8 @@ def sweep(
         team_at = _after(config, "transformation_after").after(due, zone)
         if now >= team_at:
             stages.append(("escalation", "transformation_team", team_at, team))
+        later = [at for at in (sponsor_at, team_at) if at > now]
+        reminded.append(Reminded(project.id, due, min(later) if later else None))
         for kind, stage, at, recipients in stages:
             subject, body = _message(project, stage, due, now, zone)
             for recipient in recipients:
@@ -275,7 +278,9 @@ def sweep(
                     )
     rows.extend(_signoff_rows(tx, now, policy, preferences, holders))
     rows.extend(_score_rows(tx, now, policy, preferences, registry))
-    return tx.outbox.enqueue(rows)
+    new = tx.outbox.enqueue(rows)
+    tx.projects.reminded(reminded)
+    return new
 
 
 def _score_rows(

@@ -97,6 +97,23 @@ class DueReview:
 
 
 @dataclass(frozen=True)
+class Reminded:
+    """A project's review reminders enqueued up to now: its next stage falls due at
+    ``next_at`` (None: every stage is enqueued) unless the review date changed meanwhile."""
+
+    project_id: str
+    next_review_at: datetime
+    next_at: datetime | None
+
+
+_REMINDED = (
+    update(PROJECT)
+    .where(PROJECT.c.id == bindparam("_id"), PROJECT.c.next_review_at == bindparam("_due"))
+    .values(next_reminder_at=bindparam("_next"))
+)
+
+
+@dataclass(frozen=True)
 class StoredProject:
     """A project as stored: the value readers see and the bookkeeping only commands use.
 
@@ -236,7 +253,8 @@ class Projects:
         return sorted(found, key=lambda p: place.get(p.ref, place.get(p.id, 0)))
 
     def due_for_review(self, now: datetime, limit: int | None = None) -> list[DueReview]:
-        """Projects whose review is due by ``now``, the longest overdue first (indexed)."""
+        """Projects with a review reminder stage due by ``now``, the longest waiting first
+        (indexed: projects already reminded of every stage due are not read)."""
         stmt = (
             select(
                 PROJECT.c.id,
@@ -248,8 +266,9 @@ class Projects:
                 PROJECT.c.workflow_version,
                 PROJECT.c.next_review_at,
             )
-            .where(PROJECT.c.next_review_at <= ensure_utc(now))
-            .order_by(PROJECT.c.next_review_at)
+            .where(PROJECT.c.next_reminder_at <= ensure_utc(now))
+            .where(PROJECT.c.next_review_at.is_not(None))
+            .order_by(PROJECT.c.next_reminder_at)
         )
         if limit is not None:
             stmt = stmt.limit(limit)
@@ -257,6 +276,22 @@ class Projects:
             DueReview(*row[:-1], next_review_at=ensure_utc(row[-1]))
             for row in self._conn.execute(stmt)
         ]
+
+    def reminded(self, done: Sequence[Reminded]) -> None:
+        """Move each project's next reminder stage on, unless a command set a new review
+        date since the sweep read it (then the new date's reminders stand)."""
+        if done:
+            self._conn.execute(
+                _REMINDED,
+                [
+                    {
+                        "_id": r.project_id,
+                        "_due": ensure_utc(r.next_review_at),
+                        "_next": None if r.next_at is None else ensure_utc(r.next_at),
+                    }
+                    for r in done
+                ],
+            )
 
 
 class Records:

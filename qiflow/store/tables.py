@@ -86,6 +86,11 @@ class ProjectRow(QiflowModel, table=True):
     state_entered_at: datetime | None = None
     state_entered_version: int | None = None
     next_review_at: datetime | None = Field(default=None, index=True)
+    #: When the review's next reminder stage falls due (the owner at the review date, the
+    #: sponsor and the transformation team later); None once every stage was enqueued.
+    #: The sweep reads only projects at or past it, so an idle sweep costs nothing per
+    #: project already reminded. Set to ``next_review_at`` whenever that changes.
+    next_reminder_at: datetime | None = Field(default=None, index=True)
     event_count: int = 0
     head_hash: str = Field(max_length=64)
     created_at: datetime
