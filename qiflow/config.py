@@ -66,6 +66,8 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     #: Where the daemon serves metrics and health (``[metrics] address``); None: nowhere.
     metrics_address: tuple[str, int] | None = None
+    #: How long the daemon keeps sent and dead notifications (``[retention]``), by status.
+    retention: Mapping[str, timedelta] = field(default_factory=dict)
 
     @property
     def window(self) -> SendingWindow:
@@ -183,6 +185,14 @@ def load_settings(
             user_header=parsed.web.user_header,
         ),
         metrics_address=metrics,
+        retention={
+            status: timedelta(days=days)
+            for status, days in (
+                ("sent", parsed.retention.sent_notifications),
+                ("dead", parsed.retention.dead_notifications),
+            )
+            if days is not None
+        },
     )
 
 

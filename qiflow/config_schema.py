@@ -77,6 +77,13 @@ class MetricsTable(_Table):
     address: str | None = None
 
 
+class RetentionTable(_Table):
+    """``[retention]``: days after which the daemon deletes old notifications (unset: kept)."""
+
+    sent_notifications: int | None = Field(default=None, ge=1)
+    dead_notifications: int | None = Field(default=None, ge=1)
+
+
 class ConfigFile(_Table):
     """The whole of ``qiflow.toml``."""
 
@@ -89,6 +96,7 @@ class ConfigFile(_Table):
     plugins: PluginsTable = PluginsTable()
     web: WebTable = WebTable()
     metrics: MetricsTable = MetricsTable()
+    retention: RetentionTable = RetentionTable()
 
 
 def _key(loc: Sequence[int | str]) -> str:

@@ -89,9 +89,20 @@ class Daemon:
         self.metrics.sweep_seconds.observe(time.perf_counter() - began)
         for kind, found in (("reminder", due), ("notice", told), ("signoff_expired", len(expired))):
             self.metrics.sweep_items.labels(kind).inc(found)
+        purged = {
+            status: self.engine.purge_notifications(status, older_than=age)
+            for status, age in self.settings.retention.items()
+        }
+        for status, count in purged.items():
+            self.metrics.purged.labels(status).inc(count)
         self.metrics.observe_outbox(self.engine)
         log.info(
-            "sweep", daemon=self.name, reminders=due, notices=told, signoffs_expired=len(expired)
+            "sweep",
+            daemon=self.name,
+            reminders=due,
+            notices=told,
+            signoffs_expired=len(expired),
+            purged=sum(purged.values()) or None,
         )
         self.run_subscribers()
         return due + told

@@ -79,6 +79,12 @@ class DaemonMetrics:
             "Notifications that became dead letters (after their last attempt).",
             registry=r,
         )
+        self.purged = Counter(
+            "qiflow_notifications_purged",
+            "Old notifications deleted under [retention], by status.",
+            ["status"],
+            registry=r,
+        )
         self.commands = Counter(
             "qiflow_commands",
             "Commands the daemon ran, by command and outcome (ok or error).",

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client.exposition import generate_latest
 from sqlalchemy import create_engine, inspect, text
 
 from qiflow import Engine, ManualClock, Person
 from qiflow.cli import main
-from qiflow.exceptions import ValidationError
+from qiflow.config import load_settings
+from qiflow.daemon import Daemon
+from qiflow.exceptions import ConfigError, ValidationError
 from qiflow.pytest_plugin import run_daemon_pass
 from tests.helpers import OWNER, SPONSOR, add_change_idea, pass_qeia
 
@@ -146,3 +150,39 @@ def test_an_unknown_person_is_refused_in_one_line(engine: Engine) -> None:
         engine.forget_person("nobody", actor="dpo")
     with pytest.raises(ValidationError, match="no person 'nobody'"):
         engine.export_person("nobody")
+
+
+def test_the_daemon_purges_old_notifications_under_the_retention_policy(
+    engine: Engine, clock: ManualClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "qiflow.toml"
+    path.write_text(
+        "[retention]\nsent_notifications = 60\ndead_notifications = 365\n", encoding="utf-8"
+    )
+    settings = load_settings(path, env={})
+    assert settings.retention == {"sent": timedelta(days=60), "dead": timedelta(days=365)}
+    seed(engine, clock)  # sends some notifications, then moves the clock 50 days on
+    before = dict(engine.outbox_status().counts)
+    sent = before.pop("sent")
+    assert sent > 0
+    daemon = Daemon(engine, settings, name="d1", clock=clock)
+    clock.advance(timedelta(days=9))  # the sent ones were enqueued 59 days ago: kept
+    daemon.sweep_once()
+    assert engine.outbox_status().counts["sent"] == sent
+    clock.advance(timedelta(days=2))
+    daemon.sweep_once()
+    counts = engine.outbox_status().counts
+    assert "sent" not in counts  # purged
+    assert all(counts.get(status, 0) >= n for status, n in before.items())  # not sent: kept
+    assert 'qiflow_notifications_purged_total{status="sent"} ' + f"{sent}.0" in (
+        generate_latest(daemon.metrics.registry).decode()
+    )
+
+
+def test_retention_days_must_be_whole_and_positive(tmp_path: Path) -> None:
+    path = tmp_path / "qiflow.toml"
+    path.write_text('[retention]\nsent_notifications = 0\ndead = "P1Y"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, env={})
+    assert "retention.sent_notifications: must be 1 or more, not 0" in str(refused.value)
+    assert "retention.dead: unknown key; expected one of dead_notifications, " in str(refused.value)
