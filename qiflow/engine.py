@@ -178,6 +178,7 @@ class Engine:
             self.pm,
             self.registry,
             gates=gate_checks(gate_types),
+            gate_types=gate_types,
             after_change=[escalation.evaluate],
             watchers=[measures.watch],
             zone=self.zone,

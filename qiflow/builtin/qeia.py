@@ -141,6 +141,14 @@ class Qeia(BaseGate):
             summary={"scores": scores, "max_score": top, "risk": level, "above_threshold": above},
         )
 
+    def full_assessment(self, signoff: Signoff, config: Mapping[str, Any]) -> bool:
+        """Whether ``signoff`` is a full assessment (stage 2), for programme status."""
+        return signoff.stage == STAGE_2
+
+    def extreme_score(self, config: Mapping[str, Any]) -> int:
+        """The screening score from which the risk is extreme (the ``bands``)."""
+        return int(settings(config)["bands"]["extreme"])
+
     def still_valid(self, ctx: GuardContext, signoff: Signoff) -> str | None:
         if ctx.project.programme_status == "programme" and signoff.stage != STAGE_2:
             return (

@@ -140,7 +140,9 @@ def escalate(lifecycle: Lifecycle, actor: str) -> Change:
                 },
             )
             return
-        missing = escalation.grant_if_due(draft, escalation.latest_qeia(lifecycle, project, tx))
+        missing = escalation.grant_if_due(
+            lifecycle, draft, escalation.latest_qeia(lifecycle, project, tx)
+        )
         if missing:
             raise GuardFailed(
                 project.ref, "escalate", [f"programme status is withheld: {m}" for m in missing]

@@ -111,12 +111,27 @@ def missing_for_programme(project: Project, full_qeia: bool) -> list[str]:
     return missing
 
 
-def full_qeia(signoff: Signoff | None, now: datetime) -> bool:
-    """A valid stage 2 QEIA approved by both the MD and the DoN."""
-    if not passed(signoff, now) or signoff is None or signoff.stage != "QEIA stage 2":
+def full_qeia(
+    signoff: Signoff | None, now: datetime, gate: object = None, config: Mapping[str, Any] = {}
+) -> bool:
+    """A valid full assessment approved by both the MD and the DoN. The gate says what a
+    full assessment is (``full_assessment(signoff, config)``); a gate that cannot say
+    is taken to be the QEIA, whose full assessment is its stage 2."""
+    if not passed(signoff, now) or signoff is None:
+        return False
+    ask = getattr(gate, "full_assessment", None)
+    full = ask(signoff, config) if callable(ask) else signoff.stage == "QEIA stage 2"
+    if not full:
         return False
     approved = {d.role for d in signoff.decisions if d.decision == "approve"}
     return set(FULL_QEIA_ROLES) <= approved
+
+
+def qeia_gate(lifecycle: Lifecycle, project: Project) -> tuple[str, object, Mapping[str, Any]]:
+    """The gate the project's workflow's escalation reads: its name, type and settings."""
+    workflow = lifecycle.workflow(project)
+    name = workflow.escalation.get("qeia_gate", "qeia")
+    return name, lifecycle.gate_types.get(name), workflow.gate_config.get(name, {})
 
 
 def latest_qeia(lifecycle: Lifecycle, project: Project, tx: Tx) -> Signoff | None:
@@ -136,9 +151,10 @@ def rules_met(
         if config.get("risk_extreme")
         else []
     )
-    gate = config.get("qeia_gate", "qeia")
+    _name, gate, settings = qeia_gate(lifecycle, project)
     top = qeia.summary.get("max_score") if qeia is not None else None
-    extreme = workflow.gate_config.get(gate, {}).get("bands", {}).get("extreme", 15)
+    ask = getattr(gate, "extreme_score", None)
+    extreme = ask(settings) if callable(ask) else settings.get("bands", {}).get("extreme", 15)
     return rule_reasons(project, config, top, extreme, extreme_risks)
 
 
@@ -163,15 +179,16 @@ def evaluate(lifecycle: Lifecycle, draft: Draft, tx: Tx) -> None:
                 "reasons": [fresh[k] for k in sorted(fresh)],
             },
         )
-    grant_if_due(draft, latest)
+    grant_if_due(lifecycle, draft, latest)
 
 
-def grant_if_due(draft: Draft, qeia: Signoff | None) -> list[str]:
+def grant_if_due(lifecycle: Lifecycle, draft: Draft, qeia: Signoff | None) -> list[str]:
     """Grant programme status to a candidate that meets every condition; else what is missing."""
     project = draft.project
     if project.programme_status != "candidate":
         return []
-    missing = missing_for_programme(project, full_qeia(qeia, draft.now))
+    _name, gate, settings = qeia_gate(lifecycle, project)
+    missing = missing_for_programme(project, full_qeia(qeia, draft.now, gate, settings))
     if not missing:
         draft.set(programme_status="programme")
         draft.emit("programme.granted", {"status": "programme"})

@@ -46,6 +46,7 @@ class Lifecycle:
         registry: WorkflowRegistry,
         *,
         gates: Mapping[str, GateCheck],
+        gate_types: Mapping[str, object] | None = None,
         after_change: Sequence[AfterChange] = (),
         watchers: Sequence[AfterChange] = (),
         zone: tzinfo = UTC,
@@ -57,6 +58,8 @@ class Lifecycle:
         for found in pm.hook.qiflow_requirements():
             self.requirements.update(found)
         self.gates = dict(gates)
+        #: The registered gate types by name (governance asks them what their sign-offs mean).
+        self.gate_types: dict[str, object] = dict(gate_types or {})
         self.roles = Roles(pm)
         self._after_change = tuple(after_change)
         #: Run first when a command settles: they may add events automatic transitions read.
