@@ -132,6 +132,8 @@ class Daemon:
                 in_flight=self.in_flight,
             )
         self.metrics.dead_letters.inc(report.dead)
+        self.metrics.takeovers.inc(report.taken_over)
+        self.metrics.leases_lost.inc(report.lost)
         if report.claimed:
             self.metrics.observe_outbox(self.engine)
             log.info(

@@ -85,6 +85,16 @@ class DaemonMetrics:
             ["status"],
             registry=r,
         )
+        self.takeovers = Counter(
+            "qiflow_lease_takeovers",
+            "Notifications this daemon claimed after another daemon's lease ran out.",
+            registry=r,
+        )
+        self.leases_lost = Counter(
+            "qiflow_leases_lost",
+            "Claims this daemon found taken by another daemon when renewing its lease.",
+            registry=r,
+        )
         self.commands = Counter(
             "qiflow_commands",
             "Commands the daemon ran, by command and outcome (ok or error).",

@@ -17,17 +17,24 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from qiflow import Engine, ManualClock
 from qiflow.cli import main
-from qiflow.config import load_settings
+from qiflow.config import Settings, load_settings
+from qiflow.daemon import Daemon
 from qiflow.exceptions import ConfigError
+from qiflow.notify.civil_time import parse_window
+from qiflow.notify.reminders import ReminderPolicy
+from qiflow.store import Store
 from tests.daemon_support import daemon_config, daemons, receiving, wait_until, write_config
 from tests.test_daemon import seed_overdue
 
@@ -319,3 +326,32 @@ def test_a_bad_metrics_address_is_refused_with_its_key(tmp_path: Path) -> None:
         load_settings(path, env={})
     path.write_text('[metrics]\naddress = "[::1]:9464"\n', encoding="utf-8")
     assert load_settings(path, env={}).metrics_address == ("::1", 9464)
+
+
+def test_a_claim_whose_lease_ran_out_is_counted_as_a_takeover(db_url: str) -> None:
+    seed_overdue(db_url, 3)
+    now = datetime.now(UTC)
+    with Engine(db_url, clock=ManualClock(now)) as engine:
+        settings = Settings(policy=ReminderPolicy(window=parse_window("mon-sun", "00:00-24:00")))
+        daemon = Daemon(engine, settings, name="taker")
+        assert daemon.sweep_once() == 3
+        later = now + timedelta(days=2)  # every reminder is due by then, whatever its hour
+        store = Store(db_url)
+        try:  # a daemon that claimed everything, then died: its lease runs out in 1 s
+            with store.write() as tx:
+                held = tx.outbox.claim(
+                    now=later, daemon="dead", lease=timedelta(seconds=1), limit=9
+                )
+        finally:
+            store.dispose()
+        assert len(held) == 3
+        clock = engine.clock
+        assert isinstance(clock, ManualClock)
+        clock.set(later)
+        assert daemon.deliver_once().taken_over == 0  # the lease still holds
+        clock.advance(timedelta(seconds=2))
+        report = daemon.deliver_once()
+    assert (report.taken_over, report.sent) == (3, 3)
+    scrape = generate_latest(daemon.metrics.registry).decode()
+    assert "qiflow_lease_takeovers_total 3.0" in scrape
+    assert "qiflow_leases_lost_total 0.0" in scrape

@@ -48,6 +48,8 @@ class DeliveryReport:
     released: int = 0
     #: Claims found taken by another daemon when their lease was renewed.
     lost: int = 0
+    #: Claims taken from another daemon whose lease had run out.
+    taken_over: int = 0
 
 
 def message_key(keys: Iterable[str]) -> str:
@@ -130,6 +132,7 @@ def deliver_once(
         claimed = tx.outbox.claim(
             now=now, daemon=daemon, lease=settings.lease, limit=settings.batch
         )
+        report.taken_over = tx.outbox.taken_over
         messages = group(claimed, settings.digest)
         keys = []
         for rows in messages:

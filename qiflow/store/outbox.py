@@ -35,6 +35,8 @@ class Outbox:
     def __init__(self, conn: Connection, *, postgres: bool) -> None:
         self._conn = conn
         self._postgres = postgres
+        #: How many rows the last :meth:`claim` took from a daemon whose lease ran out.
+        self.taken_over = 0
 
     def enqueue(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert notifications whose key is new; return how many were new."""
@@ -80,6 +82,9 @@ class Outbox:
         if self._postgres:
             rest = rest.with_for_update(skip_locked=True)
         ids += list(self._conn.execute(rest).scalars())
+        self.taken_over = self._conn.execute(
+            select(func.count()).where(NOTIFICATION.c.id.in_(ids), NOTIFICATION.c.status == SENDING)
+        ).scalar_one()
         self._conn.execute(
             update(NOTIFICATION)
             .where(NOTIFICATION.c.id.in_(ids))
