@@ -87,6 +87,8 @@ DEFAULT_DATABASE_URL = "sqlite:///qiflow.db"
 def _holder() -> str:
     """Who holds a subscriber's lease: this host and process."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
 DEFAULT_WORKFLOW = "qi_project"
 
 log = get_logger("qiflow")
@@ -1237,9 +1239,7 @@ class Engine:
         """Move subscriber ``name``'s cursor: it gets every event after ``from_seq`` again."""
         return self._subscriptions.replay(name, from_seq=from_seq, now=self.clock.now())
 
-    def consume_once(
-        self, name: str, handler: Handler, *, holder: str | None = None
-    ) -> Consumed:
+    def consume_once(self, name: str, handler: Handler, *, holder: str | None = None) -> Consumed:
         """One pass of the durable subscriber ``name``: the events after its cursor (up to
         100), each handed to ``handler``, the cursor moved after each returns."""
         return self._subscriptions.consume_once(

@@ -92,6 +92,17 @@ class ValidationError(QiflowError):
         super().__init__(message)
 
 
+class PluginError(QiflowError):
+    """A plugin raised in one of qiflow's hooks; the command it was part of saved nothing."""
+
+    def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
+        self.plugin, self.hook = plugin, hook
+        super().__init__(
+            f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}; nothing "
+            "was saved. Fix the plugin, or leave it out of the [plugins] allow list"
+        )
+
+
 class IdempotencyConflict(ValidationError):
     """An idempotency key was used before for a different request."""
 
@@ -130,6 +141,7 @@ __all__ = [
     "InvalidTransition",
     "OutlineError",
     "PermissionDenied",
+    "PluginError",
     "QiflowError",
     "UnknownProject",
     "ValidationError",

@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "qiflow.config_schema",
         "qiflow.canonical",
         "qiflow.clock",
+        "qiflow.hookcall",
     ),
     (  # the ground: durations, errors, logging, hook markers, bundled data
         "qiflow.durations",

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 import pluggy
 
+from qiflow import hookcall
 from qiflow.audit import dumps
 from qiflow.durations import Duration, parse_duration
 from qiflow.exceptions import PermissionDenied, ValidationError
@@ -143,7 +144,7 @@ _TYPE_NAMES = {
 def registered_gates(pm: pluggy.PluginManager) -> dict[str, GateType]:
     """The gate types plugins registered (QEIA among them), by name."""
     found: dict[str, GateType] = {}
-    for provided in pm.hook.qiflow_gates():
+    for provided in hookcall.call(pm, "qiflow_gates"):
         found.update(provided)
     return found
 
@@ -160,7 +161,7 @@ def current(signoffs: Sequence[Signoff]) -> Signoff | None:
 
 def awaiting(gate: GateType, ctx: GuardContext, trigger: str | None = None) -> list[str]:
     """What ``gate`` still waits for before ``trigger`` may fire (empty: passed)."""
-    if not gate.applies(ctx):
+    if not _guard(gate, "applies", ctx):
         return []
     latest = current(ctx.signoffs(gate.name))
     ref = ctx.project.ref
@@ -182,7 +183,7 @@ def awaiting(gate: GateType, ctx: GuardContext, trigger: str | None = None) -> l
             f"{gate.title}: must be screened again before {trigger} (the last one predates "
             f"the project's move to {ctx.project.state})"
         ]
-    outgrown = gate.still_valid(ctx, latest)
+    outgrown = _guard(gate, "still_valid", ctx, latest)
     return [outgrown] if outgrown else []
 
 
@@ -216,9 +217,9 @@ def request(
             f"(needs one of {', '.join(REQUESTER_ROLES)}) and cannot "
             f"request its {gate.title}"
         )
-    if not gate.applies(ctx):
+    if not _guard(gate, "applies", ctx):
         raise ValidationError(f"{gate.title} does not apply to {ctx.project.ref}")
-    approval = gate.assess(ctx, form)
+    approval = _guard(gate, "assess", ctx, form)
     if isinstance(approval, NotNeeded):
         if not approval.reason.strip():
             raise ValidationError(f"gate {gate.name!r} said it is not needed without a reason")
@@ -277,7 +278,7 @@ def decide(
     for the audit trail, so it comes back as a ``signoff.refused`` event plus the
     ``PermissionDenied`` to raise once that event is committed.
     """
-    if not gate.applies(ctx):
+    if not _guard(gate, "applies", ctx):
         raise ValidationError(
             f"{gate.title} no longer applies to {ctx.project.ref}; there is nothing to decide"
         )
@@ -411,3 +412,9 @@ def _refusal(
         f"{ref}: {person!r} holds none of the roles this {signoff.stage} "
         f"awaits ({', '.join(open_roles)})"
     )
+
+
+def _guard(gate: GateType, method: str, *args: Any) -> Any:
+    """Call a gate's ``method``: a plugin's failure is a PluginError naming the gate."""
+    where = f"gate {gate.name!r} ({method})"
+    return hookcall.guarded(hookcall.provider(gate), where, getattr(gate, method), *args)

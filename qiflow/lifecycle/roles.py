@@ -6,6 +6,7 @@ from typing import Protocol
 
 import pluggy
 
+from qiflow import hookcall
 from qiflow.snapshots import Person, Project
 from qiflow.store import Tx
 
@@ -34,19 +35,21 @@ class Roles:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
-        self.plugin_directory: Directory | None = pm.hook.qiflow_directory()
+        self.plugin_directory: Directory | None = hookcall.call(pm, "qiflow_directory")
         self._known: frozenset[str] | None = None
 
     def holders(self, role: str) -> list[str] | None:
         """Who holds ``role`` in a plugin's directory (``qiflow_role_holders``); None when
         no plugin says, and qiflow's own directory answers."""
-        found = self._pm.hook.qiflow_role_holders(role=role)
+        found = hookcall.call(self._pm, "qiflow_role_holders", role=role)
         return None if found is None else list(found)
 
     def from_holders(self, person: str) -> set[str]:
         """The roles the ``qiflow_role_holders`` hook lists ``person`` under."""
         if self._known is None:
-            self._known = frozenset(r for found in self._pm.hook.qiflow_roles() for r in found)
+            self._known = frozenset(
+                r for found in hookcall.call(self._pm, "qiflow_roles") for r in found
+            )
         return {role for role in self._known if person in (self.holders(role) or ())}
 
     def directory(self, tx: Tx) -> Directory:
@@ -55,7 +58,7 @@ class Roles:
     def from_plugins(self, project: Project, person: str) -> set[str]:
         """Roles plugins give ``person`` on ``project`` (owner and sponsor, built in)."""
         roles: set[str] = set()
-        for found in self._pm.hook.qiflow_actor_roles(project=project, actor=person):
+        for found in hookcall.call(self._pm, "qiflow_actor_roles", project=project, actor=person):
             roles.update(found)
         return roles
 

@@ -23,11 +23,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import pluggy
 
-from qiflow import audit, exceptions, idempotency, limits
+from qiflow import audit, exceptions, hookcall, idempotency, limits
 from qiflow.clock import Clock, require_aware
 from qiflow.exceptions import (
     ConcurrencyConflict,
     IdempotencyConflict,
+    PluginError,
     QiflowError,
     UnknownProject,
     ValidationError,
@@ -348,20 +349,19 @@ class Runner:
             state=project.state,
             events=len(draft.committed),
         )
-        hook = self.pm.hook.qiflow_event_committed
-        for impl in hook.get_hookimpls():
-            for event in draft.committed:
-                kwargs = {"event": event, "project": project}
-                try:
-                    impl.function(*(kwargs[name] for name in impl.argnames))
-                except Exception:
-                    log.exception(
-                        "plugin failed after commit; the change stands",
-                        plugin=impl.plugin_name,
-                        project=project.ref,
-                        event_type=event.type,
-                        seq=event.seq,
-                    )
+        for event in draft.committed:  # best effort: the change stands whatever happens
+            try:
+                hookcall.call(self.pm, "qiflow_event_committed", event=event, project=project)
+            except PluginError as exc:
+                log.error(
+                    "plugin failed after commit; the change stands",
+                    plugin=exc.plugin,
+                    hook=exc.hook,
+                    project=project.ref,
+                    event_type=event.type,
+                    seq=event.seq,
+                    error=str(exc.__cause__),
+                )
 
 
 def store_definition(tx: Tx, workflow: Workflow, now: datetime) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pluggy
 
+from qiflow import hookcall
 from qiflow.exceptions import (
     GuardFailed,
     InvalidTransition,
@@ -55,7 +56,7 @@ class Lifecycle:
         #: The trust's time zone: review cadences count its calendar days and months.
         self.zone = zone
         self.requirements: dict[str, Requirement] = {}
-        for found in pm.hook.qiflow_requirements():
+        for found in hookcall.call(pm, "qiflow_requirements"):
             self.requirements.update(found)
         self.gates = dict(gates)
         #: The registered gate types by name (governance asks them what their sign-offs mean).
@@ -102,7 +103,11 @@ class Lifecycle:
                 )
         reasons: list[str] = []
         for name in transition.requires:
-            reasons.extend(self.requirements[name].check(ctx))
+            requirement = self.requirements[name]
+            where = f"requirement {name!r} (check)"
+            reasons.extend(
+                hookcall.guarded(hookcall.provider(requirement), where, requirement.check, ctx)
+            )
         for name in transition.gates:
             reasons.extend(self.gates[name](ctx, transition.trigger))
         return denied, reasons
