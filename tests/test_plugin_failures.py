@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from qiflow import Engine, GuardContext, ManualClock, PluginError, Project, hookimpl
+from tests.bad_input_support import MINI_WORKFLOW
 from tests.helpers import LOW_RISK, OWNER, new_project
 
 
@@ -58,31 +59,14 @@ def test_a_role_hook_that_raises_names_the_plugin_and_writes_nothing(db_url: str
         assert len(engine.history(project.ref)) == 1
 
 
-WORKFLOW = """\
-name = "gated"
-version = 1
-
-[[states]]
-name = "start"
-initial = true
-
-[[states]]
-name = "done"
-final = true
-
-[[transitions]]
-trigger = "finish"
-source = "start"
-dest = "done"
-requires = ["ledger_open"]
-"""
+WORKFLOW = MINI_WORKFLOW.replace('dest = "done"', 'dest = "done"\nrequires = ["ledger_open"]')
 
 
 def test_a_requirement_that_raises_names_it_and_writes_nothing(db_url: str, tmp_path: Path) -> None:
-    (tmp_path / "gated.toml").write_text(WORKFLOW)
+    (tmp_path / "mini.toml").write_text(WORKFLOW)
     plugins = [BrokenRequirements()]
     with Engine(db_url, clock=ManualClock(), plugins=plugins, workflows_dir=tmp_path) as engine:
-        project = engine.create_project("Gated", actor=OWNER, workflow="gated")
+        project = engine.create_project("Gated", actor=OWNER, workflow="mini")
         with pytest.raises(PluginError, match="requirement 'ledger_open'") as raised:
             engine.fire(project.ref, "finish", actor=OWNER)
         assert raised.value.plugin == "tests"
