@@ -96,8 +96,10 @@ def _store_read_methods() -> list[tuple[str, str, str]]:
 
 def test_the_store_hands_out_values_never_rows() -> None:
     """No repository method returns a row: a dict keyed by column, a SQLAlchemy row or
-    mapping. (A chart state is a JSON document the caller saved, not a row.)"""
-    documents = {"Measurement.chart_states", "StoredProject.columns"}
+    mapping. Documents are the exceptions: a chart state is JSON the caller saved, and a
+    subject-access export is every stored record naming a person, by table, handed to
+    that person as JSON (nothing in qiflow works on it)."""
+    documents = {"Measurement.chart_states", "StoredProject.columns", "Privacy.export"}
     rows = [
         f"{module}: {name} -> {returns}"
         for module, name, returns in _store_read_methods()
