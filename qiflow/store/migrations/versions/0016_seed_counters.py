@@ -20,9 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The maximum is a scalar subquery: an aggregate over the filtered project rows would
+    # still give one row (of NULL) when the counter exists, and insert it a second time.
     op.execute(
         "INSERT INTO qiflow_counter (name, value) "
-        "SELECT 'project', COALESCE(MAX(number), 0) FROM qiflow_project "
+        "SELECT 'project', (SELECT COALESCE(MAX(number), 0) FROM qiflow_project) "
         "WHERE NOT EXISTS (SELECT 1 FROM qiflow_counter WHERE name = 'project')"
     )
 
