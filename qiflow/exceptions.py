@@ -97,6 +97,9 @@ class PluginError(QiflowError):
 
     def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
         self.plugin, self.hook = plugin, hook
+        #: The type of the plugin's error; its message may hold personal data, so it is
+        #: logged and shown to the operator, never sent to an HTTP client.
+        self.error_type = type(error).__name__
         super().__init__(
             f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}; nothing "
             "was saved. Fix the plugin, or leave it out of the [plugins] allow list"

@@ -42,6 +42,13 @@ def guarded(plugin: str, where: str, method: Callable[..., T], *args: Any) -> T:
         raise PluginError(plugin, where, exc) from exc
 
 
+def _name(impl: Any) -> str:
+    """A hook implementation's plugin as people know it: its registered name, or its
+    class's name for an object registered without one (pluggy names those by ``id``)."""
+    name: str = impl.plugin_name
+    return type(impl.plugin).__name__ if name.isdigit() else name
+
+
 def provider(thing: object) -> str:
     """The plugin an object came from, by the package that defines its class."""
     module = getattr(thing, "__module__", None) or type(thing).__module__
@@ -51,7 +58,7 @@ def provider(thing: object) -> str:
 def _culprit(hook: Any, exc: BaseException) -> str:
     """The plugin whose implementation raised ``exc``: the innermost traceback frame that
     runs one of the hook's implementations."""
-    owners = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()}
+    owners = {impl.function.__code__: _name(impl) for impl in hook.get_hookimpls()}
     found = "an unknown plugin"
     tb = exc.__traceback__
     while tb is not None:

@@ -27,7 +27,14 @@ from pydantic import BaseModel
 
 from qiflow import Engine, QiflowError, idempotency
 from qiflow.http.access import Caller
-from qiflow.http.problems import MEDIA_TYPE, ProblemError, etag, problem_for, problem_response
+from qiflow.http.problems import (
+    MEDIA_TYPE,
+    ProblemError,
+    detail_of,
+    etag,
+    problem_for,
+    problem_response,
+)
 
 #: How long a key is remembered (published in the OpenAPI document and the README).
 KEY_EXPIRY = idempotency.DEFAULT_EXPIRY
@@ -180,7 +187,7 @@ def run(
             media = "application/json"
         except QiflowError as exc:
             name, extra = problem_for(exc, if_match="if-match" in request.headers)
-            response = problem_response(name, exc.message, instance=request.url.path, **extra)
+            response = problem_response(name, detail_of(exc), instance=request.url.path, **extra)
             media = MEDIA_TYPE
         except ProblemError as exc:
             if exc.kind.status in _NOT_STORED:

@@ -28,6 +28,7 @@ from qiflow import (
     GuardFailed,
     InvalidTransition,
     PermissionDenied,
+    PluginError,
     QiflowError,
     UnknownProject,
     ValidationError,
@@ -244,6 +245,8 @@ def problem_for(exc: QiflowError, *, if_match: bool) -> tuple[str, dict[str, Any
     ``if_match`` says whether the request carried If-Match: a stale one is 412, a
     concurrent change without one is 409.
     """
+    if isinstance(exc, PluginError):
+        return "plugin-failed", {"plugin": exc.plugin}
     if isinstance(exc, UnknownProject):
         return "unknown-project", {"project": exc.project}
     if isinstance(exc, InvalidTransition):
@@ -273,6 +276,17 @@ def problem_for(exc: QiflowError, *, if_match: bool) -> tuple[str, dict[str, Any
     if isinstance(exc, DatabaseError):
         return "database-unavailable", {}
     return "validation-error", {}
+
+
+def detail_of(exc: QiflowError) -> str:
+    """What a client is told of one of qiflow's errors: its message, except for a plugin's
+    failure, whose own message may hold personal data (only the plugin, hook and type)."""
+    if isinstance(exc, PluginError):
+        return (
+            f"the plugin {exc.plugin!r} failed in {exc.hook} ({exc.error_type}); "
+            "nothing was saved"
+        )
+    return exc.message
 
 
 def etag(version: int) -> str:
@@ -328,7 +342,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(QiflowError)
     async def _qiflow(request: Request, exc: QiflowError) -> JSONResponse:
         name, extra = problem_for(exc, if_match="if-match" in request.headers)
-        return problem_response(name, exc.message, instance=request.url.path, **extra)
+        return problem_response(name, detail_of(exc), instance=request.url.path, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
