@@ -58,13 +58,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(engine: Engine) -> Iterator[str]:
-    """The app on a real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+def served_app(app: FastAPI) -> Iterator[str]:
+    """``app`` on a real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(engine), host="127.0.0.1", port=port, log_config=None, access_log=False
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
-    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -77,6 +76,13 @@ def served(engine: Engine) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextmanager
+def served(engine: Engine) -> Iterator[str]:
+    """The engine's API on a real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    with served_app(create_app(engine)) as base:
+        yield base
 
 
 class BrokenRoles:

@@ -15,7 +15,8 @@ from qiflow.config import WebSettings, load_settings
 from qiflow.exceptions import ConfigError
 from qiflow.testing import ManualClock
 from tests.helpers import LOW_RISK, OWNER, SPONSOR, drive_to, new_project, to_measurement_plan
-from tests.web_support import csrf_of, post_form, served, signed_in, site, token
+from tests.http_support import served_app
+from tests.web_support import csrf_of, post_form, signed_in, site, token
 
 HOSTILE = '<script>alert("x")</script><b>bold</b>'
 ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"
@@ -238,12 +239,12 @@ def test_html_in_titles_is_escaped_everywhere(engine: Engine) -> None:
 def test_the_proxy_header_counts_only_from_a_trusted_proxy(engine: Engine) -> None:
     header = "X-Remote-User"
     trusted = WebSettings(trusted_proxies=("127.0.0.1",), user_header=header)
-    with served(site(engine, trusted)) as base:
+    with served_app(site(engine, trusted)) as base:
         answer = httpx.get(f"{base}/", headers={header: OWNER})
         assert answer.status_code == 200
         assert OWNER in answer.text
     elsewhere = WebSettings(trusted_proxies=("10.0.0.5",), user_header=header)
-    with served(site(engine, elsewhere)) as base:
+    with served_app(site(engine, elsewhere)) as base:
         answer = httpx.get(f"{base}/", headers={header: OWNER}, follow_redirects=False)
         assert answer.status_code == 303
         assert answer.headers["location"].startswith("/sign-in")

@@ -23,7 +23,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from qiflow import Engine
 from qiflow.testing import ManualClock
 from tests.browser_support import ARGUMENTS, PAGE_LOAD_TIMEOUT, _program
-from tests.web_support import ARTEFACTS, axe_violations, describe, served, site, token
+from tests.http_support import served_app
+from tests.web_support import ARTEFACTS, axe_violations, describe, site, token
 
 LEAD, SPONSOR = "l.evans", "dr.okafor"
 MAX_TABS = 400
@@ -147,7 +148,7 @@ def test_a_project_walks_from_idea_to_adopted_through_the_pages(
     engine = sqlite_engine
     folder = ARTEFACTS / ("walk-js" if javascript else "walk-no-js")
     folder.mkdir(parents=True, exist_ok=True)
-    with served(site(engine)) as base:
+    with served_app(site(engine)) as base:
         driver = browser(javascript)
         try:
             ran_scripts = driver.execute_script("return 1") == 1  # webdriver's own scripts

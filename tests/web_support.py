@@ -6,21 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from qiflow import Engine
 from qiflow.config import WebSettings
 from qiflow.web import create_site
-from tests.http_support import free_port
 
 SECRET = "tests-only-secret"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -65,27 +59,6 @@ def post_form(client: TestClient, page: str, action: str, data: dict[str, str]) 
     redirect (post/redirect/get)."""
     html = client.get(page).text
     return client.post(action, data={"csrf_token": csrf_of(html), **data})
-
-
-@contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """``app`` on a real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def axe_violations(driver: Any) -> list[dict[str, Any]]:
